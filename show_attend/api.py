@@ -1,0 +1,99 @@
+"""The Python API: caption your own images with a trained checkpoint.
+
+    from show_attend import Captioner
+    captioner = Captioner.from_checkpoint("runs/shapes_demo/best.pt")
+    captioner.caption("photo.jpg")                      # -> "a red circle above a blue square"
+    captioner.caption(["a.jpg", "b.png"], beam_size=3)  # -> [str, str]
+    result = captioner.caption_with_attention("photo.jpg")[0]  # words, alphas, betas, crop box
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import torch
+from PIL import Image
+
+from .checkpoint import load_checkpoint
+from .config import Config, config_from_dict
+from .decoder import AttentionDecoder, build_decoder
+from .decoding import Decoded, decode
+from .encoder import VGG16Encoder, build_encoder
+from .transforms import ImageLike, ImageTransform, load_image
+from .utils import resolve_device
+from .vocab import Vocabulary
+
+
+@dataclass
+class AttentionResult:
+    """A caption with what the visualisation needs."""
+
+    image: Image.Image  # the original photo (RGB)
+    caption: str
+    decoded: Decoded  # words, alphas (T, L), betas (T,)
+    grid_size: int
+    crop_box: tuple[float, float, float, float]  # the region of the photo the encoder saw
+
+
+class Captioner:
+    def __init__(self, encoder: VGG16Encoder, decoder: AttentionDecoder, vocab: Vocabulary, cfg: Config,
+                 device: Optional[Union[str, torch.device]] = None):
+        self.device = resolve_device(str(device)) if device is not None else resolve_device(cfg.device)
+        self.encoder = encoder.to(self.device).eval()
+        self.decoder = decoder.to(self.device).eval()
+        self.vocab = vocab
+        self.cfg = cfg
+        self.transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+
+    @classmethod
+    def from_checkpoint(cls, path: Union[str, Path], device: Optional[str] = None,
+                        encoder_weights: Optional[str] = None) -> "Captioner":
+        """Load a checkpoint (or a run folder: its best.pt). ``encoder_weights`` overrides the
+        VGG16 weights recorded in the checkpoint's config (e.g. a local copy of the file)."""
+        ckpt = load_checkpoint(path)
+        cfg = config_from_dict(ckpt["config"])
+        if encoder_weights is not None:
+            cfg.encoder.weights = encoder_weights
+        vocab = Vocabulary.from_dict(ckpt["vocab"])
+        decoder = build_decoder(cfg.model, len(vocab))
+        decoder.load_state_dict(ckpt["decoder"])
+        encoder = build_encoder(cfg.encoder, allow_random_fallback=False)
+        if ckpt.get("encoder_block5"):
+            encoder.load_state_dict(ckpt["encoder_block5"], strict=False)
+        return cls(encoder, decoder, vocab, cfg, device or ("auto" if cfg.device == "auto" else cfg.device))
+
+    @torch.no_grad()
+    def annotations(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        batch = torch.stack([self.transform(load_image(im)) for im in images]).to(self.device)  # (B, 3, S, S)
+        return self.encoder(batch)  # (B, L, D)
+
+    @torch.no_grad()
+    def decode(self, images: Sequence[ImageLike], beam_size: Optional[int] = None,
+               max_length: Optional[int] = None, batch_size: int = 16) -> list[Decoded]:
+        d = self.cfg.decode
+        out: list[Decoded] = []
+        for i in range(0, len(images), batch_size):
+            out += decode(self.decoder, self.annotations(images[i: i + batch_size]), self.vocab,
+                          beam_size=beam_size or d.beam_size, max_length=max_length or d.max_length,
+                          length_penalty=d.length_penalty, suppress_unk=d.suppress_unk)
+        return out
+
+    def caption(self, images: Union[ImageLike, Sequence[ImageLike]], beam_size: Optional[int] = None,
+                max_length: Optional[int] = None) -> Union[str, list[str]]:
+        """Caption one image (path or PIL image) -> str, or a list of them -> list[str].
+
+        ``beam_size`` defaults to the checkpoint's ``decode.beam_size``; 1 is greedy.
+        """
+        single = isinstance(images, (str, Path, Image.Image))
+        batch = [images] if single else list(images)
+        captions = [" ".join(d.words) for d in self.decode(batch, beam_size, max_length)]
+        return captions[0] if single else captions
+
+    def caption_with_attention(self, images: Union[ImageLike, Sequence[ImageLike]],
+                               beam_size: Optional[int] = None) -> list[AttentionResult]:
+        batch = [images] if isinstance(images, (str, Path, Image.Image)) else list(images)
+        pil = [load_image(im) for im in batch]
+        return [AttentionResult(im, " ".join(d.words), d, self.cfg.encoder.grid_size,
+                                self.transform.crop_box(*im.size))
+                for im, d in zip(pil, self.decode(pil, beam_size))]

@@ -1,0 +1,251 @@
+"""Readers for the layouts people download caption datasets in, all into one record list.
+
+* Flickr8k, original release: an image folder, ``Flickr8k.token.txt`` (``<image>.jpg#<n>\\t<caption>``)
+  and ``Flickr_8k.{train,dev,test}Images.txt``.
+* Flickr8k, Kaggle copy: ``Images/`` + ``captions.txt`` (CSV with the header ``image,caption``).
+* Karpathy's split JSON (``dataset_flickr8k.json``, ``dataset_flickr30k.json``, ``dataset_coco.json``).
+
+Captions whose image file is missing (a partial download, a withheld split) and malformed lines are
+counted, skipped and reported, never a crash. Split names are normalised to train / val / test
+(Flickr8k's "dev" is "val"; Karpathy's "restval" is "train").
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "restval": "train", "val": "val", "dev": "val", "valid": "val",
+                  "validation": "val", "test": "test"}
+IMAGE_DIR_NAMES = ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images", "Flickr8k_Images")
+TOKEN_FILE = "Flickr8k.token.txt"
+SPLIT_FILES = {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt",
+               "test": "Flickr_8k.testImages.txt"}
+
+
+def normalize_split(name: str) -> str:
+    """``dev`` -> ``val``, ``restval`` -> ``train``; unknown names raise ValueError."""
+    try:
+        return _SPLIT_ALIASES[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown split {name!r}; use one of train, val (dev), test") from None
+
+
+@dataclass
+class ImageRecord:
+    image_id: str  # unique key: the file name's stem for Flickr, the COCO id for COCO
+    file_name: str  # path relative to the dataset's image directory
+    split: str  # train | val | test
+    captions: list[str]  # raw reference strings, never truncated
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. synthetic objects and groundings
+
+
+@dataclass
+class RawDataset:
+    name: str
+    image_dir: Path
+    records: list[ImageRecord]
+    layout: str
+    skipped: Counter = field(default_factory=Counter)  # reason -> number of captions (or lines)
+    missing_images: int = 0  # distinct images referenced but absent on disk
+
+    def split(self, name: str) -> list[ImageRecord]:
+        name = normalize_split(name)
+        return [r for r in self.records if r.split == name]
+
+    def summary(self) -> dict[str, Any]:
+        counts = {s: len(self.split(s)) for s in SPLITS}
+        return {
+            "name": self.name, "layout": self.layout, "image_dir": str(self.image_dir),
+            "images": counts, "captions": {s: sum(len(r.captions) for r in self.split(s)) for s in SPLITS},
+            "skipped": dict(self.skipped), "missing_images": self.missing_images,
+        }
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def _find(root: Path, names: tuple[str, ...], want_dir: bool, depth: int = 2) -> Optional[Path]:
+    """First path under ``root`` (up to ``depth`` levels) whose name is in ``names``."""
+    frontier = [root]
+    for _ in range(depth + 1):
+        nxt = []
+        for folder in frontier:
+            for name in names:
+                p = folder / name
+                if (p.is_dir() if want_dir else p.is_file()):
+                    return p
+            nxt += [p for p in sorted(folder.iterdir()) if p.is_dir()] if folder.is_dir() else []
+        frontier = nxt
+    return None
+
+
+def _stem(file_name: str) -> str:
+    return Path(file_name).stem
+
+
+def _finish(name: str, layout: str, image_dir: Path, grouped: "OrderedDict[str, list[str]]",
+            splits: dict[str, str], skipped: Counter, extra: Optional[dict[str, dict]] = None
+            ) -> RawDataset:
+    """Drop images in no split and images missing on disk (counting their captions)."""
+    records = []
+    missing = 0
+    for file_name, captions in grouped.items():
+        split = splits.get(file_name)
+        if split is None:
+            skipped["captions_of_images_in_no_split"] += len(captions)
+            continue
+        if not (image_dir / file_name).is_file():
+            missing += 1
+            skipped["captions_of_missing_images"] += len(captions)
+            continue
+        records.append(ImageRecord(_stem(file_name), file_name, split, captions,
+                                   (extra or {}).get(file_name, {})))
+    if not records:
+        raise FileNotFoundError(
+            f"{name}: no usable image in {image_dir} (skipped: {dict(skipped)}); check that the images "
+            "were downloaded and unpacked there")
+    return RawDataset(name, image_dir, records, layout, skipped, missing)
+
+
+# ---------------------------------------------------------------------------------------- Flickr8k
+def read_flickr8k(root: str | Path, image_dir: Optional[str | Path] = None, split_seed: int = 0) -> RawDataset:
+    """Read Flickr8k under ``root`` in whichever layout it is (original, Kaggle or Karpathy JSON)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"Flickr8k folder not found: {root}. Download Flickr8k (images + Flickr8k.token.txt and the "
+            "split lists, or the Kaggle copy with captions.txt, or Karpathy's dataset_flickr8k.json) "
+            "and point data.root at it, e.g. --set data.root=/path/to/flickr8k")
+    token_file = _find(root, (TOKEN_FILE,), want_dir=False)
+    if token_file is not None:
+        return _read_original(root, token_file, image_dir)
+    captions_csv = _find(root, ("captions.txt",), want_dir=False)
+    if captions_csv is not None:
+        return _read_kaggle(root, captions_csv, image_dir, split_seed)
+    karpathy = _find(root, ("dataset_flickr8k.json",), want_dir=False)
+    if karpathy is not None:
+        img = Path(image_dir) if image_dir else _find(root, IMAGE_DIR_NAMES, want_dir=True) or root
+        return read_karpathy(karpathy, img)
+    raise FileNotFoundError(
+        f"{root}: no Flickr8k caption file found (looked for {TOKEN_FILE}, captions.txt, "
+        "dataset_flickr8k.json up to two folders deep)")
+
+
+def _image_dir(root: Path, image_dir: Optional[str | Path]) -> Path:
+    if image_dir:
+        return Path(image_dir)
+    found = _find(root, IMAGE_DIR_NAMES, want_dir=True)
+    if found is None:
+        raise FileNotFoundError(f"{root}: no image folder found (looked for {', '.join(IMAGE_DIR_NAMES)}); "
+                                "set data.image_dir")
+    return found
+
+
+def _read_split_lists(folder: Path, root: Path) -> Optional[dict[str, str]]:
+    splits: dict[str, str] = {}
+    for split, fname in SPLIT_FILES.items():
+        path = folder / fname if (folder / fname).is_file() else _find(root, (fname,), want_dir=False)
+        if path is None:
+            return None
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                splits[line.strip()] = split
+    return splits
+
+
+def _read_original(root: Path, token_file: Path, image_dir: Optional[str | Path]) -> RawDataset:
+    skipped: Counter = Counter()
+    grouped: "OrderedDict[str, list[str]]" = OrderedDict()
+    for line in token_file.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            skipped["empty_lines"] += 1
+            continue
+        key, sep, caption = line.partition("\t")
+        file_name, hash_, number = key.partition("#")
+        if not sep or not hash_ or not caption.strip():
+            skipped["malformed_lines"] += 1
+            continue
+        grouped.setdefault(file_name.strip(), []).append(caption.strip())
+    splits = _read_split_lists(token_file.parent, root)
+    if splits is None:
+        raise FileNotFoundError(f"{root}: found {TOKEN_FILE} but not the split lists "
+                                f"{', '.join(SPLIT_FILES.values())}")
+    return _finish("flickr8k", "original", _image_dir(root, image_dir), grouped, splits, skipped)
+
+
+def _read_kaggle(root: Path, captions_csv: Path, image_dir: Optional[str | Path], split_seed: int
+                 ) -> RawDataset:
+    skipped: Counter = Counter()
+    grouped: "OrderedDict[str, list[str]]" = OrderedDict()
+    with captions_csv.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or [h.strip().lower() for h in header[:2]] != ["image", "caption"]:
+            raise ValueError(f"{captions_csv}: expected the header 'image,caption', got {header}")
+        for row in reader:
+            if not row or not "".join(row).strip():
+                skipped["empty_lines"] += 1
+                continue
+            if len(row) < 2 or not row[1].strip():
+                skipped["malformed_lines"] += 1
+                continue
+            caption = ",".join(row[1:]).strip()  # unquoted commas inside a caption
+            grouped.setdefault(row[0].strip(), []).append(caption)
+    splits = _read_split_lists(captions_csv.parent, root)
+    layout = "kaggle"
+    if splits is None:
+        splits = _seeded_split(list(grouped), split_seed)
+        layout = "kaggle (no split lists found: seeded 6000/1000/1000-proportional split)"
+    return _finish("flickr8k", layout, _image_dir(root, image_dir), grouped, splits, skipped)
+
+
+def _seeded_split(file_names: list[str], seed: int) -> dict[str, str]:
+    """The standard 6000/1000/rest proportions over a seeded shuffle of the sorted names."""
+    names = sorted(file_names)
+    random.Random(seed).shuffle(names)
+    n = len(names)
+    n_val = n_test = round(n * 1000 / 8091)
+    n_train = n - n_val - n_test
+    return {f: ("train" if i < n_train else "val" if i < n_train + n_val else "test")
+            for i, f in enumerate(names)}
+
+
+# ---------------------------------------------------------------------------------------- Karpathy
+def read_karpathy(json_path: str | Path, image_dir: str | Path) -> RawDataset:
+    """Karpathy's split JSON (Flickr8k, Flickr30k, COCO, and the synthetic shapes data)."""
+    json_path, image_dir = Path(json_path), Path(image_dir)
+    if not json_path.is_file():
+        raise FileNotFoundError(f"Karpathy split file not found: {json_path}")
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    skipped: Counter = Counter()
+    grouped: "OrderedDict[str, list[str]]" = OrderedDict()
+    splits: dict[str, str] = {}
+    extra: dict[str, dict] = {}
+    ids: dict[str, str] = {}
+    for img in data["images"]:
+        file_name = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
+        captions = []
+        for sent in img.get("sentences", []):
+            raw = (sent.get("raw") or " ".join(sent.get("tokens", []))).strip()
+            if raw:
+                captions.append(raw)
+            else:
+                skipped["empty_captions"] += 1
+        grouped[file_name] = captions
+        splits[file_name] = normalize_split(img.get("split", "train"))
+        if "cocoid" in img:
+            ids[file_name] = str(img["cocoid"])
+        keep = {k: v for k, v in img.items() if k not in ("sentences", "filename", "filepath", "split",
+                                                           "sentids", "imgid", "cocoid")}
+        if any("groundings" in s for s in img.get("sentences", [])):
+            keep["groundings"] = [s.get("groundings") for s in img["sentences"]
+                                  if (s.get("raw") or s.get("tokens"))]
+        extra[file_name] = keep
+    ds = _finish(data.get("dataset", json_path.stem), "karpathy", image_dir, grouped, splits, skipped, extra)
+    for r in ds.records:
+        r.image_id = ids.get(r.file_name, r.image_id)
+    return ds

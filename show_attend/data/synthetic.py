@@ -1,0 +1,436 @@
+"""The synthetic "shapes" dataset: grounded captions of coloured shapes, generated offline.
+
+Each image shows 1 to 3 non-overlapping shapes (circle, square, triangle; six colours; small or
+large) on a gray background. Every image gets 5 distinct captions that are fully determined by
+what is visible, e.g.
+
+    a large red circle to the left of a small blue square          (the canonical phrasing)
+    a small blue square to the right of a big red circle
+    there is a big red circle next to a little blue square
+    a red circle and a blue square
+    two shapes , a big red circle and a little blue square
+
+The first caption of every image always uses the canonical template (objects left to right, the
+canonical size words "large"/"small"); the other four are drawn from a pool of paraphrases, built
+so that the canonical caption is the most likely word-by-word path. A greedy decoder that has
+learned the data therefore produces the canonical caption, which is one of the references: this
+is what makes a high BLEU-4 reachable on a 7x7 VGG16 grid after a few minutes of CPU training.
+
+Colour, shape and size words (size synonyms included) are grounded: each sentence stores, per
+token of ``tokenize(raw)``, the index of the object the word names, or -1.
+
+    root = generate_shapes_dataset("data/shapes")   # root/images/*.png, root/dataset_shapes.json
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..tokenizer import tokenize
+
+# Bump when the rendering or the caption templates change: stored datasets are then regenerated.
+GENERATOR_VERSION = 2
+JSON_NAME = "dataset_shapes.json"
+IMAGE_DIR = "images"
+CAPTIONS_PER_IMAGE = 5
+
+COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "white", "purple")
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+SIZES: tuple[str, ...] = ("small", "large")
+
+# Nominal RGB of each colour; rendered with a small per-object jitter.
+COLOR_RGB: Mapping[str, tuple[int, int, int]] = MappingProxyType({
+    "red": (220, 40, 40),
+    "green": (40, 185, 60),
+    "blue": (45, 85, 235),
+    "yellow": (240, 220, 40),
+    "white": (245, 245, 245),
+    "purple": (155, 55, 205),
+})
+# Every word that names a size; the first one is the canonical word.
+SIZE_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "small": ("small", "little"),
+    "large": ("large", "big"),
+})
+# Side of a shape's bounding box as a fraction of the image side (clearly distinct ranges).
+SIZE_RANGE: Mapping[str, tuple[float, float]] = MappingProxyType({
+    "small": (0.18, 0.24),
+    "large": (0.35, 0.45),
+})
+BACKGROUND_GRAY = (95, 125)  # background gray level range (inclusive, exclusive)
+BACKGROUND_GRADIENT = 10.0  # at most +- this many gray levels of soft, linear "lighting"
+COLOR_JITTER = 12  # per-object, per-channel colour jitter (+-)
+SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down (anti-aliasing)
+
+Object = dict[str, Any]  # {"color", "shape", "size", "box": [x0, y0, x1, y1]} (x1, y1 exclusive)
+Piece = tuple[str, int]  # (text, object index or -1)
+
+
+def object_word_kind(word: str) -> Optional[str]:
+    """``"color"``, ``"shape"`` or ``"size"`` for a word that names an object, else None."""
+    if word in COLORS:
+        return "color"
+    if word in SHAPES:
+        return "shape"
+    if any(word in words for words in SIZE_WORDS.values()):
+        return "size"
+    return None
+
+
+def size_of_word(word: str) -> Optional[str]:
+    """The size ("small" / "large") a size word (``"little"``, ``"big"``, ...) means, else None."""
+    for size, words in SIZE_WORDS.items():
+        if word in words:
+            return size
+    return None
+
+
+# ------------------------------------------------------------------------------------- rendering
+def _margins(image_size: int) -> tuple[int, int, int]:
+    """(border margin, gap between boxes, min horizontal distance of centres), in pixels."""
+    return max(2, round(0.03 * image_size)), max(2, round(0.04 * image_size)), \
+        max(4, round(0.15 * image_size))
+
+
+def _place(rng: np.random.Generator, sides: list[int], image_size: int,
+           tries: int = 128) -> Optional[list[list[int]]]:
+    """Random non-overlapping boxes with the given sides, centres apart horizontally; or None.
+
+    Each box is the first of ``tries`` random candidates that keeps the gap to the boxes placed so
+    far (vectorised rejection sampling).
+    """
+    border, gap, min_dx = _margins(image_size)
+    boxes: list[list[int]] = []
+    for side in sides:
+        hi = image_size - border - side + 1
+        if hi <= border:
+            return None
+        x0 = rng.integers(border, hi, size=tries)
+        y0 = rng.integers(border, hi, size=tries)
+        ok = np.ones(tries, dtype=bool)
+        for ox0, oy0, ox1, oy1 in boxes:
+            apart = (x0 + side + gap <= ox0) | (ox1 + gap <= x0) | (y0 + side + gap <= oy0) | \
+                (oy1 + gap <= y0)
+            ok &= apart & (np.abs(x0 + side / 2 - (ox0 + ox1) / 2) >= min_dx)
+        hits = np.flatnonzero(ok)
+        if hits.size == 0:
+            return None
+        k = int(hits[0])
+        boxes.append([int(x0[k]), int(y0[k]), int(x0[k]) + side, int(y0[k]) + side])
+    return boxes
+
+
+def _shape_mask(shape: str, side: int) -> np.ndarray:
+    """Anti-aliased coverage (0..1, float32) of a shape filling a ``side`` x ``side`` box."""
+    big = side * SUPERSAMPLE
+    mask = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(mask)
+    if shape == "circle":
+        draw.ellipse([0, 0, big - 1, big - 1], fill=255)
+    elif shape == "square":
+        draw.rectangle([0, 0, big - 1, big - 1], fill=255)
+    elif shape == "triangle":  # pointing up, base on the bottom edge
+        draw.polygon([(0, big - 1), (big - 1, big - 1), ((big - 1) / 2, 0)], fill=255)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; use one of {SHAPES}")
+    small = mask.reduce(SUPERSAMPLE)  # box filter: exact coverage, stays inside the box
+    return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def render_scene(rng: np.random.Generator, image_size: int = 112,
+                 num_objects: Optional[int] = None) -> tuple[Image.Image, list[Object]]:
+    """Draw 1 to 3 shapes on a gray background; return the RGB image and its objects.
+
+    Boxes are tight pixel boxes ``[x0, y0, x1, y1]`` (x1/y1 exclusive) that stay inside the image,
+    keep a gap between each other, and whose centres are at least 15% of the side apart
+    horizontally (so "left to right" is always well defined).
+    """
+    if image_size < 32:
+        raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
+    n = int(rng.integers(1, 4)) if num_objects is None else num_objects
+    if not 1 <= n <= 3:
+        raise ValueError(f"num_objects must be 1, 2 or 3, got {n}")
+    while True:  # resample sizes when a layout does not fit (e.g. three large shapes)
+        sizes = [SIZES[int(rng.integers(len(SIZES)))] for _ in range(n)]
+        sides = [int(round(rng.uniform(*SIZE_RANGE[s]) * image_size)) for s in sizes]
+        order = sorted(range(n), key=lambda k: -sides[k])  # the largest first: fits more often
+        for _ in range(8):  # several layouts before giving up on these sizes
+            placed = _place(rng, [sides[k] for k in order], image_size)
+            if placed is not None:
+                break
+        if placed is not None:
+            boxes = [placed[order.index(k)] for k in range(n)]
+            break
+    objects = [{"color": COLORS[int(rng.integers(len(COLORS)))],
+                "shape": SHAPES[int(rng.integers(len(SHAPES)))],
+                "size": size, "box": box} for size, box in zip(sizes, boxes)]
+
+    # A gray background with a gentle linear gradient in a random direction (no per-pixel noise:
+    # it would make the PNGs large and slow to write, and the encoder does not need it).
+    gray = float(rng.integers(*BACKGROUND_GRAY))
+    angle = rng.uniform(0.0, 2.0 * np.pi)
+    amplitude = rng.uniform(0.0, BACKGROUND_GRADIENT)
+    ramp = np.linspace(-1.0, 1.0, image_size, dtype=np.float32)
+    light = amplitude * (np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None]) / np.sqrt(2)
+    canvas = np.empty((image_size, image_size, 3), dtype=np.float32)
+    canvas[...] = (gray + light)[..., None]
+    for obj in objects:
+        x0, y0, x1, y1 = obj["box"]
+        alpha = _shape_mask(obj["shape"], x1 - x0)[..., None]
+        rgb = np.asarray(COLOR_RGB[obj["color"]], np.float32) + \
+            rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3).astype(np.float32)
+        region = canvas[y0:y1, x0:x1]
+        canvas[y0:y1, x0:x1] = region * (1.0 - alpha) + rgb * alpha
+    image = Image.fromarray(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), "RGB")
+    return image, objects
+
+
+# -------------------------------------------------------------------------------------- captions
+def _center(obj: Object) -> tuple[float, float]:
+    x0, y0, x1, y1 = obj["box"]
+    return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+def position_phrase(obj: Object, image_size: int) -> str:
+    """Where an object's centre lies on a 3x3 grid: "in the top left corner", "on the left", ..."""
+    cx, cy = _center(obj)
+    h = "left" if cx < image_size / 3 else "right" if cx > 2 * image_size / 3 else "center"
+    v = "top" if cy < image_size / 3 else "bottom" if cy > 2 * image_size / 3 else "center"
+    if h == "center" and v == "center":
+        return "in the center"
+    if v == "center":
+        return f"on the {h}"
+    if h == "center":
+        return f"at the {v}"
+    return f"in the {v} {h} corner"
+
+
+def _size_word(obj: Object, style: str, rng: np.random.Generator) -> Optional[str]:
+    words = SIZE_WORDS[obj["size"]]
+    if style == "canon":
+        return words[0]
+    if style == "syn":
+        return words[1]
+    if style == "any":
+        return words[int(rng.integers(len(words)))]
+    if style == "none":
+        return None
+    raise ValueError(f"unknown size style {style!r}")
+
+
+def _np(objects: list[Object], i: int, style: str, rng: np.random.Generator,
+        article: str = "a") -> list[Piece]:
+    """The noun phrase of object ``i``: "a large red circle" (style: canon/syn/any/none)."""
+    obj = objects[i]
+    pieces: list[Piece] = [(article, -1)] if article else []
+    size = _size_word(obj, style, rng)
+    if size is not None:
+        pieces.append((size, i))
+    pieces += [(obj["color"], i), (obj["shape"], i)]
+    return pieces
+
+
+def _w(text: str) -> Piece:
+    return (text, -1)
+
+
+def _templates(objects: list[Object], image_size: int, rng: np.random.Generator
+               ) -> tuple[Callable[[], list[Piece]], list[Callable[[], list[Piece]]]]:
+    """The canonical template and the pool of paraphrase templates for a scene."""
+    order = sorted(range(len(objects)), key=lambda k: _center(objects[k])[0])  # left to right
+
+    def np_(i: int, style: str, article: str = "a") -> list[Piece]:
+        return _np(objects, i, style, rng, article)
+
+    bg = [_w("on a gray background")]
+    if len(objects) == 1:
+        a = order[0]
+        pos = [_w(position_phrase(objects[a], image_size))]
+        canonical = lambda: np_(a, "canon")  # noqa: E731
+        pool = [
+            lambda: np_(a, "syn"),
+            lambda: np_(a, "none") + pos,
+            lambda: [_w("there is")] + np_(a, "any") + bg,
+            lambda: [_w("the image shows")] + np_(a, "any"),
+            lambda: np_(a, "any", article="one") + pos,
+            lambda: [_w("a single")] + np_(a, "any", article="") + bg,
+            lambda: np_(a, "canon") + pos,
+            lambda: [_w("one shape ,")] + np_(a, "syn") + pos,
+        ]
+    elif len(objects) == 2:
+        a, b = order
+        canonical = lambda: np_(a, "canon") + [_w("to the left of")] + np_(b, "canon")  # noqa: E731
+        pool = [
+            lambda: np_(b, "any") + [_w("to the right of")] + np_(a, "any"),
+            lambda: np_(a, "none") + [_w("and")] + np_(b, "none"),
+            lambda: [_w("there is")] + np_(a, "any") + [_w("next to")] + np_(b, "any"),
+            lambda: [_w("two shapes ,")] + np_(a, "syn") + [_w("and")] + np_(b, "syn"),
+            lambda: [_w("the image shows")] + np_(a, "none") + [_w("and")] + np_(b, "none"),
+            lambda: np_(a, "canon") + [_w("and")] + np_(b, "canon") + bg,
+        ]
+        boxes = [objects[k]["box"] for k in (a, b)]
+        if boxes[0][3] <= boxes[1][1] or boxes[1][3] <= boxes[0][1]:  # vertically apart
+            up, down = (a, b) if boxes[0][3] <= boxes[1][1] else (b, a)
+            pool += [lambda: np_(up, "any") + [_w("above")] + np_(down, "any"),
+                     lambda: np_(down, "any") + [_w("below")] + np_(up, "any")]
+        else:
+            pool += [lambda: np_(a, "syn") + [_w("on the left and")] + np_(b, "syn")
+                     + [_w("on the right")],
+                     lambda: np_(b, "none") + [_w("on the right and")] + np_(a, "none")
+                     + [_w("on the left")]]
+    else:
+        a, b, c = order
+        canonical = lambda: (np_(a, "canon") + [_w(",")] + np_(b, "canon") + [_w("and")]  # noqa: E731
+                             + np_(c, "canon"))
+        pool = [
+            lambda: [_w("three shapes ,")] + np_(a, "none") + [_w(",")] + np_(b, "none")
+            + [_w("and")] + np_(c, "none"),
+            lambda: [_w("from right to left ,")] + np_(c, "none") + [_w(",")] + np_(b, "none")
+            + [_w("and")] + np_(a, "none"),
+            lambda: np_(a, "none") + [_w(",")] + np_(b, "none") + [_w("and")] + np_(c, "none"),
+            lambda: np_(a, "syn") + [_w(",")] + np_(b, "syn") + [_w("and")] + np_(c, "syn"),
+            lambda: [_w("the image shows")] + np_(a, "none") + [_w(",")] + np_(b, "none")
+            + [_w("and")] + np_(c, "none"),
+            lambda: [_w("there is")] + np_(a, "none") + [_w(",")] + np_(b, "none")
+            + [_w("and")] + np_(c, "none"),
+            lambda: np_(b, "any") + [_w("between")] + np_(a, "any") + [_w("and")] + np_(c, "any"),
+        ]
+    return canonical, pool
+
+
+def _realise(pieces: list[Piece], cache: dict[str, list[str]]) -> tuple[str, list[str], list[int]]:
+    """Join pieces into a raw caption; groundings aligned with ``tokenize(raw)``.
+
+    ``cache`` memoises the tokens of each piece (the pieces come from a small set of strings).
+    """
+    raw = " ".join(text for text, _ in pieces)
+    tokens: list[str] = []
+    groundings: list[int] = []
+    for text, index in pieces:
+        toks = cache.get(text)
+        if toks is None:
+            toks = cache[text] = tokenize(text)
+        tokens += toks
+        groundings += [index] * len(toks)
+    if tokens != tokenize(raw):  # pieces must tokenise independently
+        raise AssertionError(f"grounding misaligned for {raw!r}: {tokens} != {tokenize(raw)}")
+    return raw, tokens, groundings
+
+
+def canonical_caption(objects: list[Object], image_size: int) -> str:
+    """The canonical caption of a scene (the first reference of every image), e.g.
+    ``"a large red circle , a small blue square and a large green triangle"`` (left to right)."""
+    canonical, _ = _templates(objects, image_size, np.random.default_rng(0))
+    return _realise(canonical(), {})[0]
+
+
+def describe(objects: list[Object], image_size: int, rng: np.random.Generator,
+             n: int = CAPTIONS_PER_IMAGE) -> list[tuple[str, list[int]]]:
+    """``n`` distinct captions ``(raw, groundings)`` of a scene; the first is the canonical one.
+
+    ``groundings[k]`` is the index into ``objects`` of the object named by token ``k`` of
+    ``tokenize(raw)`` (colour, shape and size words), or -1.
+    """
+    return [(raw, groundings) for raw, _, groundings in _describe(objects, image_size, rng, n, {})]
+
+
+def _describe(objects: list[Object], image_size: int, rng: np.random.Generator, n: int,
+              cache: dict[str, list[str]]) -> list[tuple[str, list[str], list[int]]]:
+    """:func:`describe` with the tokens: ``(raw, tokenize(raw), groundings)`` per caption."""
+    if not 1 <= len(objects) <= 3:
+        raise ValueError(f"describe handles 1 to 3 objects, got {len(objects)}")
+    canonical, pool = _templates(objects, image_size, rng)
+    captions = [_realise(canonical(), cache)]
+    seen = {tuple(captions[0][1])}
+    for _ in range(4):  # a few passes over the pool: synonym choices may repeat a caption
+        for k in rng.permutation(len(pool)):
+            if len(captions) == n:
+                return captions
+            caption = _realise(pool[int(k)](), cache)
+            if tuple(caption[1]) not in seen:
+                seen.add(tuple(caption[1]))
+                captions.append(caption)
+    if len(captions) < n:
+        raise ValueError(f"could not make {n} distinct captions for {len(objects)} object(s)")
+    return captions
+
+
+# ------------------------------------------------------------------------------------ generation
+def _params(num_train: int, num_val: int, num_test: int, image_size: int, seed: int) -> dict:
+    return {"generator_version": GENERATOR_VERSION, "num_train": num_train, "num_val": num_val,
+            "num_test": num_test, "image_size": image_size, "seed": seed,
+            "captions_per_image": CAPTIONS_PER_IMAGE}
+
+
+def _up_to_date(root: Path, params: dict) -> bool:
+    """True when ``root`` holds a complete dataset generated with ``params``."""
+    path = root / JSON_NAME
+    if not path.is_file():
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict) or data.get("params") != params:
+        return False
+    images = data.get("images", [])
+    return len(images) == params["num_train"] + params["num_val"] + params["num_test"] and all(
+        (root / IMAGE_DIR / img["filename"]).is_file() for img in images)
+
+
+def generate_shapes_dataset(root: Union[str, Path], num_train: int = 1500, num_val: int = 150,
+                            num_test: int = 150, image_size: int = 112, seed: int = 0,
+                            progress: bool = True) -> Path:
+    """Write ``root/images/<imgid:06d>.png`` and ``root/dataset_shapes.json``; return ``root``.
+
+    Deterministic in ``seed`` (same arguments: byte-identical images and JSON). Skips the work when
+    ``root`` already holds a complete dataset made with the same parameters (stored under the
+    JSON's top-level ``"params"``); otherwise regenerates. The JSON is written atomically.
+    """
+    for name, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    root = Path(root)
+    params = _params(num_train, num_val, num_test, image_size, seed)
+    if _up_to_date(root, params):
+        return root
+    image_dir = root / IMAGE_DIR
+    image_dir.mkdir(parents=True, exist_ok=True)
+    # An interrupted regeneration must not leave an old JSON describing half-overwritten images.
+    (root / JSON_NAME).unlink(missing_ok=True)
+    rng = np.random.default_rng(seed)
+    splits = ["train"] * num_train + ["val"] * num_val + ["test"] * num_test
+    iterator: Any = range(len(splits))
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="generating shapes", unit="img")
+    images = []
+    cache: dict[str, list[str]] = {}
+    for imgid in iterator:
+        image, objects = render_scene(rng, image_size)
+        filename = f"{imgid:06d}.png"
+        image.save(image_dir / filename, format="PNG", compress_level=1)
+        sentences = []
+        for k, (raw, tokens, groundings) in enumerate(
+                _describe(objects, image_size, rng, CAPTIONS_PER_IMAGE, cache)):
+            sentences.append({"raw": raw, "tokens": tokens, "imgid": imgid,
+                              "sentid": imgid * CAPTIONS_PER_IMAGE + k, "groundings": groundings})
+        images.append({"filename": filename, "imgid": imgid, "split": splits[imgid],
+                       "sentences": sentences, "sentids": [s["sentid"] for s in sentences],
+                       "width": image_size, "height": image_size, "objects": objects})
+    keep = {img["filename"] for img in images}
+    for stale in image_dir.glob("[0-9]*.png"):  # left over from a larger earlier generation
+        if stale.name not in keep and stale.stem.isdigit():
+            stale.unlink()
+    data = {"dataset": "shapes", "params": params, "images": images}
+    tmp = root / f".{JSON_NAME}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, root / JSON_NAME)
+    return root

@@ -1,0 +1,140 @@
+"""The feature cache: the encoder runs once per split; training reads float16 memory-mapped arrays.
+
+    <cache_dir>/features/<key>/<split>.npy    float16 array (N, L, 512), read with mmap (never loaded whole)
+    <cache_dir>/features/<key>/<split>.json   index: image ids (row order), encoder, weights, grid, size
+
+At the 7x7 grid a row is 49 x 512 x 2 bytes = 50,176 bytes per image; at 14x14, 200,704 bytes.
+The arrays are opened lazily in each process, so DataLoader workers (num_workers > 0) can use them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .transforms import ImageTransform
+
+
+def weights_tag(weights: str) -> str:
+    """A short, stable name for an encoder weights setting (a file by name and content hash)."""
+    if weights in ("imagenet", "none"):
+        return weights
+    path = Path(weights)
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))  # the first MiB is enough to tell files apart
+    return f"{path.stem}-{h.hexdigest()[:8]}"
+
+
+def cache_key(encoder_cfg) -> str:
+    return (f"{encoder_cfg.name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
+            f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}")
+
+
+class FeatureStore:
+    """Read access to one split's cached features; safe to pickle into DataLoader workers."""
+
+    def __init__(self, npy_path: str | Path):
+        self.path = Path(npy_path)
+        self.index = json.loads(self.path.with_suffix(".json").read_text())
+        self.image_ids: list[str] = self.index["image_ids"]
+        self.row_of = {image_id: i for i, image_id in enumerate(self.image_ids)}
+        self._array: Optional[np.ndarray] = None  # opened lazily, per process
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_array"] = None
+        return state
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.load(self.path, mmap_mode="r")
+        return self._array
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def get(self, image_id: str) -> torch.Tensor:
+        """(L, D) float16 tensor for one image."""
+        return torch.from_numpy(np.array(self.array[self.row_of[image_id]]))
+
+
+class _ImageFiles(Dataset):
+    def __init__(self, paths: Sequence[Path], transform: ImageTransform):
+        self.paths, self.transform = list(paths), transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(self.paths[i])
+
+
+@torch.no_grad()
+def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], image_ids: Sequence[str],
+                     out_path: str | Path, transform: ImageTransform, meta: dict[str, Any],
+                     batch_size: int = 32, num_workers: int = 0, device: str | torch.device = "cpu",
+                     progress: bool = True, desc: str = "features") -> FeatureStore:
+    """Run ``encoder`` over the images and write ``out_path`` (.npy, float16) and its .json index.
+
+    Writes to temporary names and renames at the end, so an interrupted run leaves no half cache.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    grid = encoder.grid_size
+    loader = DataLoader(_ImageFiles(image_paths, transform), batch_size=batch_size, shuffle=False,
+                        num_workers=num_workers)
+    tmp_npy = out_path.with_name(out_path.stem + ".tmp.npy")
+    array = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float16,
+                                      shape=(len(image_paths), grid * grid, 512))
+    encoder.eval().to(device)
+    row = 0
+    for images in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+        feats = encoder(images.to(device))  # (B, L, 512)
+        array[row: row + len(feats)] = feats.float().cpu().numpy().astype(np.float16)
+        row += len(feats)
+    array.flush()
+    del array
+    index = dict(meta, image_ids=list(image_ids), shape=[len(image_paths), grid * grid, 512],
+                 dtype="float16", bytes_per_image=grid * grid * 512 * 2)
+    tmp_json = out_path.with_name(out_path.stem + ".tmp.json")
+    tmp_json.write_text(json.dumps(index))
+    os.replace(tmp_npy, out_path)
+    os.replace(tmp_json, out_path.with_suffix(".json"))
+    return FeatureStore(out_path)
+
+
+def feature_path(cache_dir: str | Path, encoder_cfg, split: str) -> Path:
+    return Path(cache_dir) / "features" / cache_key(encoder_cfg) / f"{split}.npy"
+
+
+def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device = "cpu",
+                    num_workers: int = 0, progress: bool = True, encoder=None) -> FeatureStore:
+    """The cached features of ``split``, extracting them first if the cache is missing or stale."""
+    from .encoder import build_encoder
+
+    path = feature_path(dataset.root, encoder_cfg, split)
+    images = dataset.split(split)
+    ids = [im.image_id for im in images]
+    if path.is_file() and path.with_suffix(".json").is_file():
+        store = FeatureStore(path)
+        if store.image_ids == ids:
+            return store
+    if encoder is None:
+        encoder = build_encoder(encoder_cfg)
+    meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,
+            "weights_loaded": getattr(encoder, "weights_label", encoder_cfg.weights),
+            "grid_size": encoder_cfg.grid_size, "image_size": encoder_cfg.image_size,
+            "resize_mode": encoder_cfg.resize_mode, "split": split}
+    transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode)
+    return extract_features(encoder, [dataset.image_dir / im.file_name for im in images], ids, path,
+                            transform, meta, encoder_cfg.batch_size, num_workers, device, progress,
+                            desc=f"{split} features")

@@ -1,0 +1,330 @@
+"""Training with teacher forcing: ``train(cfg)`` writes one run folder and returns its path.
+
+    runs/<name>/config.yaml      the resolved config
+    runs/<name>/vocab.json       the vocabulary
+    runs/<name>/last.pt          checkpoint after the latest epoch (resume from it)
+    runs/<name>/best.pt          checkpoint with the best decoded validation score (train.val_metric)
+    runs/<name>/history.jsonl    one JSON row per epoch (losses, learning rate, validation metrics)
+    runs/<name>/tb/              TensorBoard events (loss, learning rate, gradient norm, metrics, samples)
+
+Validation decodes the validation split (greedy or a small beam) and scores it with pycocoevalcap,
+the same code as tools/evaluate.py; the teacher-forced validation loss is logged too, and named so.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import Config, save_config
+from .data.loaders import (CaptionDataset, ImageDataset, LengthGroupedBatchSampler, collate_captions,
+                           collate_images)
+from .data.prepare import PreparedDataset, prepare_dataset
+from .decoder import AttentionDecoder, build_decoder, count_parameters
+from .encoder import VGG16Encoder, build_encoder
+from .evaluation import captions_of, decode_loader, score
+from .features import ensure_features
+from .losses import caption_loss
+from .transforms import ImageTransform
+from .utils import new_run_dir, resolve_device, seed_everything
+
+LOG = logging.getLogger(__name__)
+TRAIN_METRICS = ("Bleu", "ROUGE_L", "CIDEr")  # METEOR (a JVM with 2 GB) only when it is the val metric
+
+
+@dataclass
+class RunState:
+    epoch: int = 0  # last completed epoch
+    step: int = 0  # optimizer steps taken
+    best_value: Optional[float] = None
+    best_epoch: int = 0
+    bad_validations: int = 0
+
+
+def metric_is_better(metric: str, new: float, old: Optional[float]) -> bool:
+    if old is None:
+        return True
+    return new < old if metric == "loss" else new > old
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Optional[Path] = None, progress: bool = True,
+                 dataset: Optional[PreparedDataset] = None):
+        self.cfg = cfg
+        self.progress = progress
+        seed_everything(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.output_dir, cfg.name)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.dataset = dataset or prepare_dataset(cfg.data, progress=progress)
+        self.vocab = self.dataset.vocab
+        self.state = RunState()
+
+        # ---- encoder: run once into the feature cache, or every step (fine-tuning) ----
+        fine_tune = cfg.encoder.fine_tune_last_block
+        self.use_cache = cfg.data.use_feature_cache and not fine_tune
+        encoder = build_encoder(cfg.encoder)
+        if encoder.weights_label.startswith("none") and cfg.encoder.weights == "imagenet":
+            cfg.encoder.weights = "none"  # record what was really used (offline fallback)
+        transform = None
+        if self.use_cache:
+            self.encoder: Optional[VGG16Encoder] = None
+            self.stores = {split: ensure_features(self.dataset, cfg.encoder, split, self.device,
+                                                  cfg.data.num_workers, progress, encoder=encoder)
+                           for split in ("train", "val")}
+            del encoder
+        else:
+            self.encoder = encoder.to(self.device)
+            self.stores = {"train": None, "val": None}
+            transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+
+        # ---- data ----
+        self.train_set = CaptionDataset(self.dataset, "train", self.vocab, cfg.data.max_caption_length,
+                                        self.stores["train"], transform)
+        self.val_set = CaptionDataset(self.dataset, "val", self.vocab, cfg.data.max_caption_length,
+                                      self.stores["val"], transform)
+        self.sampler = LengthGroupedBatchSampler(self.train_set.lengths, cfg.train.batch_size, cfg.seed)
+        pad = self.vocab.pad_id
+        workers = cfg.data.num_workers
+        self.train_loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=workers,
+                                       collate_fn=partial(collate_captions, pad_id=pad),
+                                       persistent_workers=workers > 0)
+        val_sampler = LengthGroupedBatchSampler(self.val_set.lengths, cfg.train.batch_size, cfg.seed)
+        self.val_loader = DataLoader(self.val_set, batch_sampler=val_sampler, num_workers=workers,
+                                     collate_fn=partial(collate_captions, pad_id=pad))
+        self.val_images = DataLoader(
+            ImageDataset(self.dataset, "val", self.stores["val"], transform, cfg.train.val_max_images),
+            batch_size=cfg.train.batch_size, num_workers=workers, collate_fn=collate_images)
+        self.val_refs = self.dataset.references("val")
+
+        # ---- model and optimisation ----
+        self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab)).to(self.device)
+        groups = [{"params": [p for p in self.decoder.parameters() if p.requires_grad], "lr": cfg.optim.lr}]
+        if self.encoder is not None and fine_tune:
+            groups.append({"params": [p for p in self.encoder.parameters() if p.requires_grad],
+                           "lr": cfg.optim.encoder_lr})
+        self.optimizer = torch.optim.Adam(groups, weight_decay=cfg.optim.weight_decay)
+        self.scheduler = self._make_scheduler()
+        self.writer = SummaryWriter(str(self.run_dir / "tb"))
+        save_config(cfg, self.run_dir / "config.yaml")
+        self.vocab.save(self.run_dir / "vocab.json")
+
+    # ------------------------------------------------------------------ setup helpers
+    def _make_scheduler(self):
+        o, epochs = self.cfg.optim, self.cfg.train.epochs
+        if o.scheduler == "plateau":
+            mode = "min" if self.cfg.train.val_metric == "loss" else "max"
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=o.gamma,
+                                                              patience=o.plateau_patience)
+        if o.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(epochs, 1))
+        if o.scheduler == "step":
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
+        return None
+
+    def _autocast(self):
+        if self.cfg.train.amp == "bf16" and self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _annotations(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        if self.encoder is None:
+            return images.float()  # cached (B, L, D)
+        return self.encoder(images)  # (B, 3, S, S) -> (B, L, D)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_payload(self) -> dict[str, Any]:
+        enc_state = None
+        if self.encoder is not None and self.cfg.encoder.fine_tune_last_block:
+            enc_state = {k: v for k, v in self.encoder.state_dict().items() if int(k.split(".")[1]) >= 24}
+        return {
+            "decoder": self.decoder.state_dict(), "encoder_block5": enc_state,
+            "config": self.cfg.to_dict(), "vocab": self.vocab.to_dict(),
+            "epoch": self.state.epoch, "step": self.state.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": rng_state(),
+            "best": {"metric": self.cfg.train.val_metric, "value": self.state.best_value,
+                     "epoch": self.state.best_epoch, "bad_validations": self.state.bad_validations},
+        }
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a ``last.pt`` (or a run folder): weights, optimizer, scheduler, counters, RNG."""
+        path = Path(path)
+        ckpt = load_checkpoint(path / "last.pt" if path.is_dir() else path, map_location=self.device)
+        self.decoder.load_state_dict(ckpt["decoder"])
+        if ckpt.get("encoder_block5") and self.encoder is not None:
+            self.encoder.load_state_dict(ckpt["encoder_block5"], strict=False)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler"):
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        best = ckpt.get("best") or {}
+        self.state = RunState(ckpt["epoch"], ckpt["step"], best.get("value"), best.get("epoch", 0),
+                              best.get("bad_validations", 0))
+        set_rng_state(ckpt["rng"])
+        LOG.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step)
+
+    # ------------------------------------------------------------------ loops
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg = self.cfg
+        self.decoder.train()
+        self.sampler.set_epoch(epoch)
+        totals = {"loss": 0.0, "ce": 0.0, "attention_reg": 0.0, "tokens": 0, "batches": 0}
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", disable=not self.progress,
+                   leave=False)
+        for images, captions in bar:
+            captions = captions.to(self.device, non_blocking=True)  # (B, T+1)
+            with self._autocast():
+                output = self.decoder(self._annotations(images), captions)  # logits (B, T, K)
+                loss, parts = caption_loss(output, captions, self.vocab.pad_id, cfg.train.alpha_c,
+                                           cfg.train.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
+            self.optimizer.step()
+            self.state.step += 1
+            totals["loss"] += float(loss.detach())
+            totals["ce"] += parts["ce"]
+            totals["attention_reg"] += parts["attention_reg"]
+            totals["tokens"] += parts["tokens"]
+            totals["batches"] += 1
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", ce=f"{parts['ce']:.3f}")
+            if self.state.step % cfg.train.log_every == 0 or self.state.step == 1:
+                self.writer.add_scalar("train/loss", float(loss.detach()), self.state.step)
+                self.writer.add_scalar("train/cross_entropy", parts["ce"], self.state.step)
+                self.writer.add_scalar("train/attention_reg", parts["attention_reg"], self.state.step)
+                self.writer.add_scalar("train/grad_norm", grad_norm, self.state.step)
+                self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.state.step)
+            if cfg.train.max_steps and self.state.step >= cfg.train.max_steps:
+                break
+        n = max(totals.pop("batches"), 1)
+        totals.pop("tokens")
+        return {f"train_{k}": v / n for k, v in totals.items()}
+
+    @torch.no_grad()
+    def validation_loss(self) -> float:
+        """Teacher-forced cross-entropy on the validation split (NOT a decoding metric)."""
+        self.decoder.eval()
+        total, tokens = 0.0, 0
+        for images, captions in self.val_loader:
+            captions = captions.to(self.device)
+            with self._autocast():
+                output = self.decoder(self._annotations(images), captions)
+                _, parts = caption_loss(output, captions, self.vocab.pad_id, 0.0)
+            total += parts["ce"] * parts["tokens"]
+            tokens += parts["tokens"]
+        return total / max(tokens, 1)
+
+    def validate_decoded(self) -> tuple[dict[str, float], dict[str, str]]:
+        """Decode the validation split and score it (pycocoevalcap), as evaluation does."""
+        cfg = self.cfg
+        decoded = decode_loader(self.decoder, self.val_images, self.vocab, self.device, encoder=self.encoder,
+                                beam_size=cfg.train.val_beam_size, max_length=cfg.decode.max_length,
+                                length_penalty=cfg.decode.length_penalty, suppress_unk=cfg.decode.suppress_unk)
+        metrics = TRAIN_METRICS + (("METEOR",) if cfg.train.val_metric == "METEOR" else ())
+        report = score(decoded, self.val_refs, metrics=metrics)
+        return dict(report.scores), captions_of(decoded)
+
+    def fit(self) -> Path:
+        cfg = self.cfg
+        LOG.info("decoder: %.2fM trainable parameters; %d train captions, %d val images; device %s",
+                 count_parameters(self.decoder) / 1e6, len(self.train_set), len(self.val_images.dataset),
+                 self.device)
+        history_path = self.run_dir / "history.jsonl"
+        start = self.state.epoch + 1
+        for epoch in range(start, cfg.train.epochs + 1):
+            t0 = time.time()
+            row: dict[str, Any] = {"epoch": epoch}
+            row.update(self.train_epoch(epoch))
+            row["val_loss_teacher_forced"] = self.validation_loss()
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            self.writer.add_scalar("val/loss_teacher_forced", row["val_loss_teacher_forced"], self.state.step)
+            self.state.epoch = epoch
+            improved = False
+            validated = epoch % cfg.train.val_every == 0 or epoch == cfg.train.epochs
+            if validated:
+                if cfg.train.val_metric == "loss":
+                    value = row["val_loss_teacher_forced"]
+                else:
+                    scores, captions = self.validate_decoded()
+                    row.update(scores)
+                    for name, v in scores.items():
+                        self.writer.add_scalar(f"val/{name}", v, self.state.step)
+                    self._log_samples(captions)
+                    value = scores[cfg.train.val_metric]
+                improved = metric_is_better(cfg.train.val_metric, value, self.state.best_value)
+                if improved:
+                    self.state.best_value, self.state.best_epoch = value, epoch
+                    self.state.bad_validations = 0
+                else:
+                    self.state.bad_validations += 1
+                if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    self.scheduler.step(value)
+            if self.scheduler is not None and not isinstance(self.scheduler,
+                                                             torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step()
+            row.update(step=self.state.step, seconds=round(time.time() - t0, 2), best_epoch=self.state.best_epoch)
+            payload = self.checkpoint_payload()
+            save_checkpoint(self.run_dir / "last.pt", payload)
+            if improved:
+                save_checkpoint(self.run_dir / "best.pt", payload)
+            with history_path.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            self._print_epoch(row)
+            patience = cfg.train.early_stop_patience
+            if patience and self.state.bad_validations >= patience:
+                LOG.info("early stopping: no %s improvement in %d validations", cfg.train.val_metric, patience)
+                break
+            if cfg.train.max_steps and self.state.step >= cfg.train.max_steps:
+                break
+        if not (self.run_dir / "best.pt").exists() and (self.run_dir / "last.pt").exists():
+            save_checkpoint(self.run_dir / "best.pt", load_checkpoint(self.run_dir / "last.pt"))
+        self.writer.close()
+        return self.run_dir
+
+    def _log_samples(self, captions: dict[str, str], n: int = 5) -> None:
+        lines = []
+        for image_id in list(captions)[:n]:
+            refs = self.val_refs.get(image_id, [])
+            lines.append(f"**{image_id}**: {captions[image_id]}  \n_ref_: {refs[0] if refs else ''}")
+        self.writer.add_text("val/samples", "\n\n".join(lines), self.state.step)
+
+    def _print_epoch(self, row: dict[str, Any]) -> None:
+        metric = self.cfg.train.val_metric
+        parts = [f"epoch {row['epoch']:3d}", f"train loss {row['train_loss']:.3f} (ce {row['train_ce']:.3f})",
+                 f"val ce (teacher-forced) {row['val_loss_teacher_forced']:.3f}"]
+        for name in ("Bleu_4", "CIDEr"):
+            if name in row:
+                parts.append(f"{name} {row[name]:.3f}")
+        parts.append(f"lr {row['lr']:.2e}")
+        parts.append(f"{row['seconds']:.0f}s")
+        best = self.state.best_value
+        parts.append(f"best {metric} {best:.3f} @ {self.state.best_epoch}" if best is not None and
+                     not math.isnan(best) else "")
+        message = " | ".join(p for p in parts if p)
+        if self.progress:
+            tqdm.write(message)
+        LOG.info(message)
+
+
+def train(cfg: Config, resume: Optional[str | Path] = None, progress: bool = True) -> Path:
+    """Train (or resume) a run and return its folder."""
+    trainer = Trainer(cfg, run_dir=Path(resume) if resume and Path(resume).is_dir() else
+                      (Path(resume).parent if resume else None), progress=progress)
+    if resume:
+        trainer.resume(resume)
+    return trainer.fit()

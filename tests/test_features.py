@@ -1,0 +1,49 @@
+"""Feature cache: float16 memmap round trip, 50 KB per image at 7x7, DataLoader workers."""
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from show_attend.data.loaders import CaptionDataset, collate_captions
+from show_attend.data.prepare import prepare_dataset
+from show_attend.encoder import VGG16Encoder
+from show_attend.features import FeatureStore, ensure_features, extract_features
+from show_attend.transforms import ImageTransform
+
+from conftest import tiny_config
+
+
+def test_round_trip(tmp_path):
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (60 + i * 10, 50), (i * 40, 100, 200 - i * 30)).save(p)
+        paths.append(p)
+    enc = VGG16Encoder("none", grid_size=7).eval()
+    tf = ImageTransform(112)
+    store = extract_features(enc, paths, [f"im{i}" for i in range(5)], tmp_path / "c" / "train.npy", tf,
+                             {"encoder": "vgg16"}, batch_size=2, progress=False)
+    with torch.no_grad():
+        expected = enc(torch.stack([tf(p) for p in paths]))  # (5, 49, 512)
+    assert store.array.dtype == np.float16 and store.array.shape == (5, 49, 512)
+    assert (tmp_path / "c" / "train.npy").stat().st_size - 128 == 5 * 50_176  # 50 KB per image
+    reopened = FeatureStore(tmp_path / "c" / "train.npy")
+    assert reopened.index["image_ids"][3] == "im3"
+    assert torch.allclose(reopened.get("im3").float(), expected[3], rtol=1e-2, atol=1e-2)
+    assert not list((tmp_path / "c").glob("*.tmp*"))
+
+
+def test_workers_and_cache_reuse(tmp_path):
+    cfg = tiny_config(tmp_path)
+    ds = prepare_dataset(cfg.data, progress=False)
+    store = ensure_features(ds, cfg.encoder, "train", progress=False)
+    mtime = store.path.stat().st_mtime_ns
+    assert ensure_features(ds, cfg.encoder, "train", progress=False).path.stat().st_mtime_ns == mtime
+    data = CaptionDataset(ds, "train", ds.vocab, store=store)
+    loader = DataLoader(data, batch_size=8, num_workers=2, collate_fn=collate_captions)
+    n = 0
+    for feats, caps in loader:
+        assert feats.shape[1:] == (49, 512) and feats.dtype == torch.float16
+        assert (caps[:, 0] == ds.vocab.start_id).all()
+        n += len(feats)
+    assert n == len(data) == 5 * 24
