@@ -33,6 +33,16 @@ def weights_tag(weights: str) -> str:
     return f"{path.stem}-{h.hexdigest()[:8]}"
 
 
+def images_fingerprint(paths: Sequence[Path]) -> str:
+    """A hash of the image files' names, sizes and modification times: a changed image set or a
+    regenerated image invalidates the cache."""
+    h = hashlib.sha256()
+    for p in paths:
+        st = Path(p).stat()
+        h.update(f"{Path(p).name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
 def cache_key(encoder_cfg) -> str:
     return (f"{encoder_cfg.name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
             f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}")
@@ -124,17 +134,19 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
     path = feature_path(dataset.root, encoder_cfg, split)
     images = dataset.split(split)
     ids = [im.image_id for im in images]
+    paths = [dataset.image_dir / im.file_name for im in images]
+    fingerprint = images_fingerprint(paths)
     if path.is_file() and path.with_suffix(".json").is_file():
         store = FeatureStore(path)
-        if store.image_ids == ids:
+        if store.image_ids == ids and store.index.get("images_fingerprint") == fingerprint:
             return store
     if encoder is None:
         encoder = build_encoder(encoder_cfg)
     meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,
             "weights_loaded": getattr(encoder, "weights_label", encoder_cfg.weights),
             "grid_size": encoder_cfg.grid_size, "image_size": encoder_cfg.image_size,
-            "resize_mode": encoder_cfg.resize_mode, "split": split}
+            "resize_mode": encoder_cfg.resize_mode, "split": split, "images_fingerprint": fingerprint}
     transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode)
-    return extract_features(encoder, [dataset.image_dir / im.file_name for im in images], ids, path,
+    return extract_features(encoder, paths, ids, path,
                             transform, meta, encoder_cfg.batch_size, num_workers, device, progress,
                             desc=f"{split} features")

@@ -47,3 +47,14 @@ def test_workers_and_cache_reuse(tmp_path):
         assert (caps[:, 0] == ds.vocab.start_id).all()
         n += len(feats)
     assert n == len(data) == 5 * 24
+
+
+def test_changed_images_invalidate_the_cache(tmp_path):
+    cfg = tiny_config(tmp_path, "data.synthetic.num_train=4")
+    ds = prepare_dataset(cfg.data, progress=False)
+    store = ensure_features(ds, cfg.encoder, "train", progress=False)
+    first = store.get(ds.split("train")[0].image_id).clone()
+    path = ds.image_dir / ds.split("train")[0].file_name
+    Image.new("RGB", (112, 112), (255, 255, 255)).save(path)  # same name, new pixels
+    again = ensure_features(ds, cfg.encoder, "train", progress=False)
+    assert not torch.equal(again.get(ds.split("train")[0].image_id), first)
