@@ -125,3 +125,164 @@ def extract_main(argv: Optional[Sequence[str]] = None, default_config: Optional[
 
 def _print_json(data) -> None:
     print(json.dumps(data, indent=2))
+
+
+# ---------------------------------------------------------------------------------------- evaluate
+def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
+    from .encoder import WeightsUnavailableError
+    from .evaluation import evaluate_checkpoint
+
+    parser = argparse.ArgumentParser(
+        description="Decode a split with a checkpoint and score it with pycocoevalcap "
+                    "(BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE when it can run).")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    parser.add_argument("--split", default="test", help="train, val (dev) or test")
+    parser.add_argument("--beam-size", type=int, default=None, help="default: the config's decode.beam_size")
+    parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument("--length-penalty", type=float, default=None)
+    parser.add_argument("--max-images", type=int, default=0, help="decode only the first N images")
+    parser.add_argument("--tokenizer", choices=["auto", "ptb", "python"], default="auto",
+                        help="auto: pycocoevalcap's PTBTokenizer (Java) when Java runs, else a "
+                             "pure-Python copy of it")
+    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the checkpoint's config, e.g. --set data.root=/path/to/Flickr8k")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/eval_<split>_b<k>)")
+    args = parser.parse_args(argv)
+    _setup_logging()
+    ckpt = args.checkpoint
+    run_dir = ckpt if ckpt.is_dir() else ckpt.parent
+    try:
+        out = args.out
+        if out is None:
+            from .config import config_from_dict
+            from .checkpoint import load_checkpoint
+
+            beam = args.beam_size or config_from_dict(load_checkpoint(ckpt)["config"]).decode.beam_size
+            out = run_dir / f"eval_{args.split}_b{beam}"
+        report = evaluate_checkpoint(ckpt, split=args.split, out_dir=out, beam_size=args.beam_size,
+                                     max_length=args.max_length, length_penalty=args.length_penalty,
+                                     encoder_weights=args.encoder_weights, device=args.device,
+                                     max_images=args.max_images, tokenizer=args.tokenizer,
+                                     overrides=args.overrides)
+    except (WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    s = report.settings
+    print(f"{s['split']} split, {s['images']} images, beam {s['beam_size']}, tokenizer {s['tokenizer']}")
+    print(report.markdown_table)
+    for metric, why in s.get("skipped_metrics", {}).items():
+        print(f"skipped {metric}: {why}")
+    print(f"wrote {out}/: results.json, annotations.json, metrics.json, report.md, samples.txt")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- caption
+def caption_main(argv: Optional[Sequence[str]] = None) -> int:
+    from .api import Captioner
+    from .encoder import WeightsUnavailableError
+
+    parser = argparse.ArgumentParser(description="Caption image files (JPEG, PNG, any size or mode).")
+    parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    parser.add_argument("--beam-size", type=int, default=None, help="default: the config's decode.beam_size")
+    parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.images if not p.is_file()]
+    if missing:
+        print(f"error: image(s) not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device,
+                                              encoder_weights=args.encoder_weights)
+        results = captioner.decode(list(args.images), args.beam_size, args.max_length)
+    except (WeightsUnavailableError, FileNotFoundError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path, d in zip(args.images, results):
+        caption = " ".join(d.words)
+        if args.json:
+            print(json.dumps({"image": str(path), "caption": caption, "log_prob": round(d.log_prob, 4),
+                              "finished": d.finished}))
+        else:
+            print(f"{path}\t{caption}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- benchmark
+def benchmark_main(argv: Optional[Sequence[str]] = None) -> int:
+    from .benchmark import run_benchmark
+    from .utils import resolve_device
+
+    parser = argparse.ArgumentParser(description="Throughput of encoder, training step and decoding.")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--grid", type=int, default=7, choices=[7, 14])
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--beam-size", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
+    parser.add_argument("--parts", nargs="+", default=["encoder", "train_step", "greedy", "beam"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run_benchmark(resolve_device(args.device), grid_size=args.grid, image_size=args.image_size,
+                           batch_size=args.batch_size, beam_size=args.beam_size, amp=args.bf16,
+                           iters=args.iters, parts=tuple(args.parts))
+    if args.json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:24s} {value:.1f}" if isinstance(value, float) else f"{key:24s} {value}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- attention
+def visualize_main(argv: Optional[Sequence[str]] = None) -> int:
+    from .api import Captioner
+    from .encoder import WeightsUnavailableError
+    from .gallery import render_images, render_split_gallery
+
+    parser = argparse.ArgumentParser(
+        description="Attention heatmaps over each generated word (the paper's Figure 3), for image "
+                    "files or a gallery of a dataset split with references and per-image CIDEr.")
+    parser.add_argument("images", nargs="*", type=Path, help="image files (or use --split)")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--beam-size", type=int, default=None)
+    parser.add_argument("--split", default=None, help="render a gallery of this split instead of files")
+    parser.add_argument("--num", type=int, default=20, help="gallery size (with --split)")
+    parser.add_argument("--format", default="png", choices=["png", "pdf", "svg"])
+    parser.add_argument("--gif", action="store_true", help="also write an animated GIF per image")
+    parser.add_argument("--upsample", default="bilinear", choices=["bilinear", "gaussian", "nearest"])
+    parser.add_argument("--cmap", default="jet")
+    parser.add_argument("--overlay-alpha", type=float, default=0.6)
+    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+    if not args.images and not args.split:
+        parser.error("give image files or --split")
+    style = {"upsample": args.upsample, "cmap": args.cmap, "overlay_alpha": args.overlay_alpha}
+    try:
+        if args.split:
+            index = render_split_gallery(args.checkpoint, split=args.split, num=args.num, out_dir=args.out,
+                                         beam_size=args.beam_size, encoder_weights=args.encoder_weights,
+                                         **style)
+            print(f"gallery: {index} (open it in a browser)")
+        if args.images:
+            missing = [str(p) for p in args.images if not p.is_file()]
+            if missing:
+                print(f"error: image(s) not found: {', '.join(missing)}", file=sys.stderr)
+                return 2
+            captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device,
+                                                  encoder_weights=args.encoder_weights)
+            for path in render_images(captioner, list(args.images), args.out, beam_size=args.beam_size,
+                                      fmt=args.format, gif=args.gif, **style):
+                print(path)
+    except (WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -74,6 +74,7 @@ class ModelConfig:
     deep_output: bool = True  # L_o(E y + L_h h + L_z z); False: a plain linear layer on h_t
     deep_output_activation: str = "none"  # none (the paper's equation) or tanh (authors' code)
     init_mlp_layers: int = 1  # depth of f_init,h and f_init,c
+    annotation_norm: str = "none"  # none | layernorm (of each a_i before attention; not in the paper)
 
 
 @dataclass
@@ -137,6 +138,7 @@ _CHOICES = {
     "encoder.resize_mode": ("squash", "center_crop"),
     "model.gate": ("scalar", "vector", "none"),
     "model.deep_output_activation": ("none", "tanh"),
+    "model.annotation_norm": ("none", "layernorm"),
     "optim.scheduler": ("plateau", "cosine", "step", "none"),
     "train.amp": ("none", "bf16"),
     "train.val_metric": ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr",

@@ -196,6 +196,12 @@ def _kill_process(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:  # pragma: no cover - kill() is not ignorable
         pass
+    for stream in (proc.stdout, proc.stderr):  # the reader threads see EOF or a closed file
+        try:
+            if stream is not None:
+                stream.close()
+        except (OSError, ValueError):
+            pass
 
 
 def _meteor_clean(text: str) -> str:

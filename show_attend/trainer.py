@@ -5,7 +5,9 @@
     runs/<name>/last.pt          checkpoint after the latest epoch (resume from it)
     runs/<name>/best.pt          checkpoint with the best decoded validation score (train.val_metric)
     runs/<name>/history.jsonl    one JSON row per epoch (losses, learning rate, validation metrics)
-    runs/<name>/tb/              TensorBoard events (loss, learning rate, gradient norm, metrics, samples)
+    runs/<name>/tb/              TensorBoard events (loss, learning rate, gradient norm, metrics, samples,
+                                 attention heatmaps of a few validation images)
+    runs/<name>/curves.png       loss, metric and learning-rate curves
 
 Validation decodes the validation split (greedy or a small beam) and scores it with pycocoevalcap,
 the same code as tools/evaluate.py; the teacher-forced validation loss is logged too, and named so.
@@ -33,6 +35,7 @@ from .data.loaders import (CaptionDataset, ImageDataset, LengthGroupedBatchSampl
                            collate_images)
 from .data.prepare import PreparedDataset, prepare_dataset
 from .decoder import AttentionDecoder, build_decoder, count_parameters
+from .decoding import Decoded
 from .encoder import VGG16Encoder, build_encoder
 from .evaluation import captions_of, decode_loader, score
 from .features import ensure_features
@@ -229,7 +232,7 @@ class Trainer:
             tokens += parts["tokens"]
         return total / max(tokens, 1)
 
-    def validate_decoded(self) -> tuple[dict[str, float], dict[str, str]]:
+    def validate_decoded(self) -> tuple[dict[str, float], dict[str, Decoded]]:
         """Decode the validation split and score it (pycocoevalcap), as evaluation does."""
         cfg = self.cfg
         decoded = decode_loader(self.decoder, self.val_images, self.vocab, self.device, encoder=self.encoder,
@@ -237,7 +240,7 @@ class Trainer:
                                 length_penalty=cfg.decode.length_penalty, suppress_unk=cfg.decode.suppress_unk)
         metrics = TRAIN_METRICS + (("METEOR",) if cfg.train.val_metric == "METEOR" else ())
         report = score(decoded, self.val_refs, metrics=metrics)
-        return dict(report.scores), captions_of(decoded)
+        return dict(report.scores), decoded
 
     def fit(self) -> Path:
         cfg = self.cfg
@@ -260,11 +263,12 @@ class Trainer:
                 if cfg.train.val_metric == "loss":
                     value = row["val_loss_teacher_forced"]
                 else:
-                    scores, captions = self.validate_decoded()
+                    scores, decoded = self.validate_decoded()
                     row.update(scores)
                     for name, v in scores.items():
                         self.writer.add_scalar(f"val/{name}", v, self.state.step)
-                    self._log_samples(captions)
+                    self._log_samples(captions_of(decoded))
+                    self._log_attention(decoded)
                     value = scores[cfg.train.val_metric]
                 improved = metric_is_better(cfg.train.val_metric, value, self.state.best_value)
                 if improved:
@@ -294,6 +298,10 @@ class Trainer:
         if not (self.run_dir / "best.pt").exists() and (self.run_dir / "last.pt").exists():
             save_checkpoint(self.run_dir / "best.pt", load_checkpoint(self.run_dir / "last.pt"))
         self.writer.close()
+        if history_path.is_file():
+            from .plots import plot_run
+
+            plot_run(self.run_dir)  # curves.png: losses, metrics, learning rate
         return self.run_dir
 
     def _log_samples(self, captions: dict[str, str], n: int = 5) -> None:
@@ -302,6 +310,22 @@ class Trainer:
             refs = self.val_refs.get(image_id, [])
             lines.append(f"**{image_id}**: {captions[image_id]}  \n_ref_: {refs[0] if refs else ''}")
         self.writer.add_text("val/samples", "\n\n".join(lines), self.state.step)
+
+    def _log_attention(self, decoded: dict[str, Decoded], n: int = 3) -> None:
+        """Heatmaps over each generated word for a fixed set of validation images."""
+        from .transforms import load_image
+        from .visualize import plot_attention
+
+        transform = ImageTransform(self.cfg.encoder.image_size, self.cfg.encoder.resize_mode)
+        files = {im.image_id: self.dataset.image_dir / im.file_name for im in self.dataset.split("val")}
+        for i, image_id in enumerate(list(decoded)[:n]):
+            d = decoded[image_id]
+            if not d.words:
+                continue
+            image = load_image(files[image_id])
+            fig = plot_attention(image, d.words, d.alphas, d.betas, crop_box=transform.crop_box(*image.size),
+                                 ncols=6, dpi=80)
+            self.writer.add_figure(f"attention/{i}_{image_id}", fig, self.state.step)
 
     def _print_epoch(self, row: dict[str, Any]) -> None:
         metric = self.cfg.train.val_metric

@@ -60,8 +60,10 @@ def test_doubly_stochastic_term_matches_formula():
     out = dec(torch.randn(3, 49, 512), caps)
     mask = (caps[:, 1:] != PAD).float()
     expected = ((1 - (out.alphas * mask[..., None]).sum(1)) ** 2).sum(1).mean()
-    _, parts = caption_loss(out, caps, PAD, alpha_c=0.5)
+    loss, parts = caption_loss(out, caps, PAD, alpha_c=0.5)
     assert parts["attention_reg"] == pytest.approx(expected.item(), rel=1e-5)
+    # the paper's per-caption loss, divided by the mean caption length N/B (12 targets, 3 captions)
+    assert loss.item() == pytest.approx(parts["ce"] + 0.5 * expected.item() / (12 / 3), rel=1e-5)
 
 
 def test_overfits_ten_captions():

@@ -67,7 +67,9 @@ def _params(data_cfg) -> dict[str, Any]:
               "karpathy_json": data_cfg.karpathy_json, "image_dir": data_cfg.image_dir,
               "min_word_count": data_cfg.min_word_count}
     if data_cfg.source == "synthetic":
-        params["synthetic"] = asdict(data_cfg.synthetic)
+        from .synthetic import GENERATOR_VERSION
+
+        params["synthetic"] = dict(asdict(data_cfg.synthetic), generator_version=GENERATOR_VERSION)
     return params
 
 

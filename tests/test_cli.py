@@ -1,0 +1,47 @@
+"""The command-line tools, called as a user would (in-process)."""
+import json
+
+from show_attend.cli import caption_main, evaluate_main, prepare_main
+from PIL import Image
+
+from conftest import REPO
+
+
+def test_caption_tool_json(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    img = tmp_path / "a.png"
+    Image.new("RGB", (90, 60), (250, 250, 0)).save(img)
+    assert caption_main([str(img), "--checkpoint", str(run_dir), "--beam-size", "2", "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["image"] == str(img) and isinstance(line["caption"], str)
+
+
+def test_caption_tool_missing_image(trained_run, capsys):
+    run_dir, _ = trained_run
+    assert caption_main(["nope.jpg", "--checkpoint", str(run_dir)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_evaluate_tool(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    out = tmp_path / "ev"
+    assert evaluate_main(["--checkpoint", str(run_dir / "best.pt"), "--split", "test", "--beam-size", "2",
+                          "--tokenizer", "python", "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["settings"]["beam_size"] == 2
+    assert "CIDEr" in capsys.readouterr().out
+
+
+def test_prepare_tool_reports_and_config_typo(tmp_path, capsys):
+    cfg = REPO / "configs" / "shapes_demo.yaml"
+    args = ["--config", str(cfg), "--set", f"data.root={tmp_path / 's'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+            "--set", "data.synthetic.num_train=5", "--set", "data.synthetic.num_val=2",
+            "--set", "data.synthetic.num_test=2"]
+    assert prepare_main(args) == 0
+    out = capsys.readouterr().out
+    assert "train:      5 images" in out and "vocabulary" in out and "skipped" in out
+    try:
+        prepare_main(["--config", str(cfg), "--set", "data.sorce=x"])
+    except SystemExit as exc:
+        assert "valid keys" in str(exc.code)
+    else:  # pragma: no cover
+        raise AssertionError("a typo must stop the tool")
