@@ -75,6 +75,7 @@ class ModelConfig:
     deep_output_activation: str = "none"  # none (the paper's equation) or tanh (authors' code)
     init_mlp_layers: int = 1  # depth of f_init,h and f_init,c
     annotation_norm: str = "none"  # none | layernorm (of each a_i before attention; not in the paper)
+    init_state: str = "mean"  # mean: h_0, c_0 = f_init(mean_i a_i) (paper); zeros: f_init(0) (ablation)
 
 
 @dataclass
@@ -139,6 +140,7 @@ _CHOICES = {
     "model.gate": ("scalar", "vector", "none"),
     "model.deep_output_activation": ("none", "tanh"),
     "model.annotation_norm": ("none", "layernorm"),
+    "model.init_state": ("mean", "zeros"),
     "optim.scheduler": ("plateau", "cosine", "step", "none"),
     "train.amp": ("none", "bf16"),
     "train.val_metric": ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr",

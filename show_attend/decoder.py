@@ -73,7 +73,7 @@ class AttentionDecoder(nn.Module):
     def __init__(self, vocab_size: int, feature_dim: int = 512, embed_dim: int = 512,
                  hidden_dim: int = 512, attention_dim: int = 512, dropout: float = 0.5,
                  gate: str = "scalar", deep_output: bool = True, deep_output_activation: str = "none",
-                 init_mlp_layers: int = 1, annotation_norm: str = "none"):
+                 init_mlp_layers: int = 1, annotation_norm: str = "none", init_state: str = "mean"):
         super().__init__()
         if gate not in ("scalar", "vector", "none"):
             raise ValueError(f"gate must be scalar, vector or none, got {gate!r}")
@@ -83,6 +83,9 @@ class AttentionDecoder(nn.Module):
         self.gate = gate
         self.deep_output = deep_output
         self.deep_output_activation = deep_output_activation
+        if init_state not in ("mean", "zeros"):
+            raise ValueError(f"init_state must be mean or zeros, got {init_state!r}")
+        self.init_from_mean = init_state == "mean"
         if annotation_norm not in ("none", "layernorm"):
             raise ValueError(f"annotation_norm must be none or layernorm, got {annotation_norm!r}")
         # Optional LayerNorm of each a_i (VGG's ReLU features are sparse with norms ~60).
@@ -115,6 +118,8 @@ class AttentionDecoder(nn.Module):
         annotations = annotations.float() if annotations.dtype == torch.float16 else annotations
         annotations = self.annotation_norm(annotations)  # (B, L, D)
         mean = annotations.mean(dim=1)  # (B, D)
+        if not self.init_from_mean:  # ablation: h_0 = c_0 = 0, all visual input goes through attention
+            mean = torch.zeros_like(mean)
         return DecoderState(self.init_h(mean), self.init_c(mean), annotations,  # (B, n), (B, n)
                             self.attention.project(annotations))  # (B, L, A)
 
@@ -172,7 +177,7 @@ def build_decoder(cfg, vocab_size: int, feature_dim: int = 512) -> AttentionDeco
     """Build the decoder from a ``ModelConfig``."""
     return AttentionDecoder(vocab_size, feature_dim, cfg.embed_dim, cfg.hidden_dim, cfg.attention_dim,
                             cfg.dropout, cfg.gate, cfg.deep_output, cfg.deep_output_activation,
-                            cfg.init_mlp_layers, cfg.annotation_norm)
+                            cfg.init_mlp_layers, cfg.annotation_norm, cfg.init_state)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:

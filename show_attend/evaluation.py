@@ -187,11 +187,19 @@ def _report_markdown(table: str, settings: dict[str, Any], results: dict[str, st
     if settings.get("skipped_metrics"):
         lines += ["Skipped: " + "; ".join(f"{k} ({v})" for k, v in settings["skipped_metrics"].items()), ""]
     if grounding:
+        def fmt(v: Optional[float]) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
         lines += ["## Attention grounding (does the model look where it speaks?)", "",
-                  "| | model | uniform attention |", "|---|---|---|",
-                  f"| peak inside the named object's box (hit rate) | {grounding['hit_rate']:.3f} | "
-                  f"{grounding['uniform_hit_rate']:.3f} |",
-                  f"| attention mass inside the box | {grounding['mass_in_box']:.3f} | {grounding['uniform_mass']:.3f} |",
+                  "For each generated colour or shape word that names an object of the image: is the "
+                  "attention peak of that step inside the object's box, and how much attention mass "
+                  "falls inside it. Uniform attention would score the box's share of the image.", "",
+                  "| | model | uniform attention (box's share of the image) | chance over cell centres |",
+                  "|---|---|---|---|",
+                  f"| peak inside the box (hit rate) | {fmt(grounding['hit_rate'])} | "
+                  f"{fmt(grounding['uniform_mass'])} | {fmt(grounding['uniform_hit_rate'])} |",
+                  f"| attention mass inside the box | {fmt(grounding['mass_in_box'])} | "
+                  f"{fmt(grounding['uniform_mass'])} | |",
                   "", f"{grounding['n_words']} grounded colour/shape words; "
                   f"{grounding.get('n_unmatched', 0)} generated object words name no object in the image.", ""]
     if per_image:

@@ -28,6 +28,22 @@ def test_shapes_alpha_beta(gate, beta_dim, deep_output):
         assert torch.all((out.betas > 0) & (out.betas < 1))
 
 
+@pytest.mark.parametrize("init_state, norm", [("zeros", "none"), ("mean", "layernorm")])
+def test_options_init_state_and_annotation_norm(init_state, norm):
+    torch.manual_seed(0)
+    dec = AttentionDecoder(12, 512, 16, 24, 20, init_state=init_state, annotation_norm=norm)
+    feats = torch.randn(2, 49, 512) * 30
+    state = dec.init_state(feats)
+    if init_state == "zeros":  # h_0 does not depend on the image
+        assert torch.allclose(state.h[0], state.h[1])
+    else:
+        assert not torch.allclose(state.h[0], state.h[1])
+    out = dec(feats, _captions()[:2])
+    assert torch.allclose(out.alphas.sum(-1), torch.ones(2, 5), atol=1e-5)
+    with pytest.raises(ValueError):
+        AttentionDecoder(12, init_state="random")
+
+
 def test_14x14_grid():
     dec = AttentionDecoder(12, 512, 16, 24, 20)
     out = dec(torch.randn(2, 196, 512), _captions()[:2])

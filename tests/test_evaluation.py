@@ -72,7 +72,7 @@ def test_metrics_match_pycocoevalcap_scorers_with_java(trained_run, tmp_path):
 def test_evaluate_without_java_skips_meteor(trained_run, tmp_path, monkeypatch):
     run_dir, _ = trained_run
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    with pytest.warns(UserWarning):
+    with pytest.warns(RuntimeWarning, match="METEOR skipped"):
         report = evaluate_checkpoint(run_dir / "best.pt", split="test", out_dir=tmp_path / "e", beam_size=1,
                                      progress=False)
     assert report.settings["tokenizer"] == "python"
