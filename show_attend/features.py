@@ -8,6 +8,7 @@ The arrays are opened lazily in each process, so DataLoader workers (num_workers
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -126,6 +127,57 @@ def feature_path(cache_dir: str | Path, encoder_cfg, split: str) -> Path:
     return Path(cache_dir) / "features" / cache_key(encoder_cfg) / f"{split}.npy"
 
 
+def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, meta: dict[str, Any],
+                  chunk: int = 256, progress: bool = True, desc: str = "pool features") -> FeatureStore:
+    """Write a ``grid_size`` cache by max-pooling a finer cached grid (no CNN run).
+
+    A 7x7 cache from a 14x14 one is the same array the encoder would give (its 7x7 grid is a 2x2 max
+    pool of the 14x14 block5_conv3 map, and max-pooling commutes with float16 rounding), in seconds.
+    """
+    fine = int(round(source.array.shape[1] ** 0.5))
+    if fine % grid_size:
+        raise ValueError(f"cannot pool a {fine}x{fine} grid to {grid_size}x{grid_size}")
+    k = fine // grid_size
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(source)
+    tmp_npy = out_path.with_name(out_path.stem + ".tmp.npy")
+    array = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float16,
+                                      shape=(n, grid_size * grid_size, 512))
+    for start in tqdm(range(0, n, chunk), desc=desc, unit="chunk", disable=not progress):
+        block = np.asarray(source.array[start: start + chunk])  # (b, fine*fine, 512)
+        b = len(block)
+        # (b, g, k, g, k, 512): cell (r, c) of the coarse grid covers rows r*k.., cols c*k.. of the fine one
+        block = block.reshape(b, grid_size, k, grid_size, k, 512).max(axis=(2, 4))  # (b, g, g, 512)
+        array[start: start + b] = block.reshape(b, grid_size * grid_size, 512)
+    array.flush()
+    del array
+    index = dict(source.index, **meta, shape=[n, grid_size * grid_size, 512],
+                 bytes_per_image=grid_size * grid_size * 512 * 2, pooled_from=str(source.path))
+    tmp_json = out_path.with_name(out_path.stem + ".tmp.json")
+    tmp_json.write_text(json.dumps(index))
+    os.replace(tmp_npy, out_path)
+    os.replace(tmp_json, out_path.with_suffix(".json"))
+    return FeatureStore(out_path)
+
+
+def _finer_cache(cache_dir: str | Path, encoder_cfg, split: str, ids: list[str], fingerprint: str
+                 ) -> Optional[FeatureStore]:
+    """A valid cache of the same images, encoder and input size at a grid that pools to ours."""
+    if encoder_cfg.image_size % 16:
+        return None
+    native = encoder_cfg.image_size // 16  # block5_conv3 map size: the finest grid there is
+    for fine in range(native, encoder_cfg.grid_size, -1):
+        if fine % encoder_cfg.grid_size:
+            continue
+        path = feature_path(cache_dir, dataclasses.replace(encoder_cfg, grid_size=fine), split)
+        if path.is_file() and path.with_suffix(".json").is_file():
+            store = FeatureStore(path)
+            if store.image_ids == ids and store.index.get("images_fingerprint") == fingerprint:
+                return store
+    return None
+
+
 def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device = "cpu",
                     num_workers: int = 0, progress: bool = True, encoder=None) -> FeatureStore:
     """The cached features of ``split``, extracting them first if the cache is missing or stale."""
@@ -140,6 +192,10 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
         store = FeatureStore(path)
         if store.image_ids == ids and store.index.get("images_fingerprint") == fingerprint:
             return store
+    finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
+    if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
+        return pool_features(finer, path, encoder_cfg.grid_size, {"grid_size": encoder_cfg.grid_size},
+                             progress=progress, desc=f"{split} features (pooled)")
     if encoder is None:
         encoder = build_encoder(encoder_cfg)
     meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,

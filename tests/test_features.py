@@ -58,3 +58,26 @@ def test_changed_images_invalidate_the_cache(tmp_path):
     Image.new("RGB", (112, 112), (255, 255, 255)).save(path)  # same name, new pixels
     again = ensure_features(ds, cfg.encoder, "train", progress=False)
     assert not torch.equal(again.get(ds.split("train")[0].image_id), first)
+
+
+def test_coarse_grid_is_pooled_from_a_finer_cache(tmp_path):
+    """A 7x7 cache derived from a 14x14 one equals the 7x7 the encoder computes, bit for bit."""
+    weights = tmp_path / "vgg16_random.pth"
+    torch.manual_seed(0)
+    torch.save({f"features.{k}": v for k, v in VGG16Encoder("none").cnn.state_dict().items()}, weights)
+    common = ("data.synthetic.num_train=5", "encoder.image_size=224", f"encoder.weights={weights}")
+    cfg14 = tiny_config(tmp_path, *common, "encoder.grid_size=14")
+    ds = prepare_dataset(cfg14.data, progress=False)
+    fine = ensure_features(ds, cfg14.encoder, "train", progress=False)
+    assert fine.array.shape == (5, 196, 512)
+
+    cfg7 = tiny_config(tmp_path, *common, "encoder.grid_size=7")
+    pooled = ensure_features(ds, cfg7.encoder, "train", progress=False)  # no CNN run: pooled
+    assert pooled.index["pooled_from"] == str(fine.path) and pooled.index["grid_size"] == 7
+    assert pooled.array.shape == (5, 49, 512)
+
+    images = ds.split("train")
+    direct = extract_features(VGG16Encoder(str(weights), grid_size=7),
+                              [ds.image_dir / im.file_name for im in images], [im.image_id for im in images],
+                              tmp_path / "direct" / "train.npy", ImageTransform(224), {}, progress=False)
+    assert np.array_equal(np.asarray(direct.array), np.asarray(pooled.array))
