@@ -105,6 +105,12 @@ class TrainConfig:
     early_stop_patience: int = 0  # validations without improvement before stopping; 0: never
     log_every: int = 50  # steps between TensorBoard scalar writes
     max_steps: int = 0  # stop after this many steps (0: no limit), for smoke tests
+    # xe: cross-entropy with teacher forcing (the paper); scst: self-critical training with a
+    # CIDEr-D reward (Rennie et al. 2017), usually started from an xe run with init_from.
+    objective: str = "xe"
+    init_from: Optional[str] = None  # a checkpoint whose weights (not optimizer) start this run
+    scst_samples: int = 5  # captions sampled per image
+    scst_baseline: str = "greedy"  # greedy (the test-time caption) | mean (of the other samples)
 
 
 @dataclass
@@ -143,6 +149,8 @@ _CHOICES = {
     "model.init_state": ("mean", "zeros"),
     "optim.scheduler": ("plateau", "cosine", "step", "none"),
     "train.amp": ("none", "bf16"),
+    "train.objective": ("xe", "scst"),
+    "train.scst_baseline": ("greedy", "mean"),
     "train.val_metric": ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr",
                          "loss"),
 }

@@ -29,8 +29,9 @@ class Decoded:
     betas: torch.Tensor | None = None  # (len(words),): beta_t (mean over D for a vector gate)
 
 
-def _forbidden_mask(vocab_size: int, pad_id: int, start_id: int, unk_id: int | None,
-                    device: torch.device) -> torch.Tensor:
+def forbidden_mask(vocab_size: int, pad_id: int, start_id: int, unk_id: int | None,
+                   device: torch.device) -> torch.Tensor:
+    """(K,) True for the words a decoder may never emit: <pad>, <start> and optionally <unk>."""
     mask = torch.zeros(vocab_size, dtype=torch.bool, device=device)
     mask[pad_id] = True
     mask[start_id] = True
@@ -52,7 +53,7 @@ def greedy_decode(decoder: AttentionDecoder, annotations: torch.Tensor, *, start
     batch = annotations.shape[0]
     device = annotations.device
     state = decoder.init_state(annotations)
-    forbidden = _forbidden_mask(decoder.vocab_size, pad_id, start_id, unk_id, device)  # (K,)
+    forbidden = forbidden_mask(decoder.vocab_size, pad_id, start_id, unk_id, device)  # (K,)
     prev = torch.full((batch,), start_id, dtype=torch.long, device=device)  # (B,)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)  # (B,)
     log_prob = torch.zeros(batch, device=device)  # (B,)
@@ -97,7 +98,7 @@ def beam_search(decoder: AttentionDecoder, annotations: torch.Tensor, *, beam_si
     k = beam_size
     device = annotations.device
     vocab = decoder.vocab_size
-    forbidden = _forbidden_mask(vocab, pad_id, start_id, unk_id, device)  # (K,)
+    forbidden = forbidden_mask(vocab, pad_id, start_id, unk_id, device)  # (K,)
     # After <end>, a beam may only "emit" <pad> at log-prob 0.
     frozen_row = torch.full((vocab,), float("-inf"), device=device)
     frozen_row[pad_id] = 0.0  # (K,)

@@ -30,6 +30,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .cider import CiderD
 from .config import Config, save_config
 from .data.loaders import (CaptionDataset, ImageDataset, LengthGroupedBatchSampler, collate_captions,
                            collate_images)
@@ -40,11 +41,13 @@ from .encoder import VGG16Encoder, build_encoder
 from .evaluation import captions_of, decode_loader, score
 from .features import ensure_features
 from .losses import caption_loss
+from .scst import scst_loss
 from .transforms import ImageTransform
 from .utils import new_run_dir, resolve_device, seed_everything
 
 LOG = logging.getLogger(__name__)
 TRAIN_METRICS = ("Bleu", "ROUGE_L", "CIDEr")  # METEOR (a JVM with 2 GB) only when it is the val metric
+_TB_NAMES = {"ce": "cross_entropy", "reward": "scst_reward_cider_d", "baseline": "scst_baseline_cider_d"}
 
 
 @dataclass
@@ -98,12 +101,20 @@ class Trainer:
                                         self.stores["train"], transform)
         self.val_set = CaptionDataset(self.dataset, "val", self.vocab, cfg.data.max_caption_length,
                                       self.stores["val"], transform)
-        self.sampler = LengthGroupedBatchSampler(self.train_set.lengths, cfg.train.batch_size, cfg.seed)
         pad = self.vocab.pad_id
         workers = cfg.data.num_workers
-        self.train_loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=workers,
-                                       collate_fn=partial(collate_captions, pad_id=pad),
-                                       persistent_workers=workers > 0)
+        if cfg.train.objective == "scst":  # one item per image: its captions are the reward's references
+            train_images = ImageDataset(self.dataset, "train", self.stores["train"], transform)
+            self.sampler = LengthGroupedBatchSampler([1] * len(train_images), cfg.train.batch_size, cfg.seed)
+            self.train_loader = DataLoader(train_images, batch_sampler=self.sampler, num_workers=workers,
+                                           collate_fn=collate_images, persistent_workers=workers > 0)
+            self.cider = CiderD({im.image_id: [" ".join(t) for t in im.tokens]
+                                 for im in self.dataset.split("train")})
+        else:
+            self.sampler = LengthGroupedBatchSampler(self.train_set.lengths, cfg.train.batch_size, cfg.seed)
+            self.train_loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=workers,
+                                           collate_fn=partial(collate_captions, pad_id=pad),
+                                           persistent_workers=workers > 0)
         val_sampler = LengthGroupedBatchSampler(self.val_set.lengths, cfg.train.batch_size, cfg.seed)
         self.val_loader = DataLoader(self.val_set, batch_sampler=val_sampler, num_workers=workers,
                                      collate_fn=partial(collate_captions, pad_id=pad))
@@ -114,6 +125,8 @@ class Trainer:
 
         # ---- model and optimisation ----
         self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab)).to(self.device)
+        if cfg.train.init_from:
+            self._init_from(cfg.train.init_from)
         groups = [{"params": [p for p in self.decoder.parameters() if p.requires_grad], "lr": cfg.optim.lr}]
         if self.encoder is not None and fine_tune:
             groups.append({"params": [p for p in self.encoder.parameters() if p.requires_grad],
@@ -136,6 +149,17 @@ class Trainer:
         if o.scheduler == "step":
             return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
         return None
+
+    def _init_from(self, path: str | Path) -> None:
+        """Start from another run's weights (e.g. self-critical training after cross-entropy)."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        if ckpt["vocab"] != self.vocab.to_dict():
+            raise ValueError(f"train.init_from={path}: its vocabulary differs from this dataset's "
+                             "(same data settings and min_word_count needed)")
+        self.decoder.load_state_dict(ckpt["decoder"])
+        if ckpt.get("encoder_block5") and self.encoder is not None:
+            self.encoder.load_state_dict(ckpt["encoder_block5"], strict=False)
+        LOG.info("initialised the weights from %s (epoch %s)", path, ckpt.get("epoch"))
 
     def _autocast(self):
         if self.cfg.train.amp == "bf16" and self.device.type == "cuda":
@@ -181,42 +205,54 @@ class Trainer:
         LOG.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step)
 
     # ------------------------------------------------------------------ loops
+    def _xe_step(self, images: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Teacher forcing: the loss of one batch of (image, caption) pairs."""
+        captions = captions.to(self.device, non_blocking=True)  # (B, T+1)
+        with self._autocast():
+            output = self.decoder(self._annotations(images), captions)  # logits (B, T, K)
+            loss, parts = caption_loss(output, captions, self.vocab.pad_id, self.cfg.train.alpha_c,
+                                       self.cfg.train.label_smoothing)
+        return loss, {"ce": parts["ce"], "attention_reg": parts["attention_reg"]}
+
+    def _scst_step(self, images: torch.Tensor, image_ids: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Self-critical: the loss of one batch of images (sampled captions, CIDEr-D reward)."""
+        t = self.cfg.train
+        with self._autocast():
+            loss, stats = scst_loss(self.decoder, self._annotations(images), image_ids, self.cider, self.vocab,
+                                    t.scst_samples, t.scst_baseline, self.cfg.decode.max_length,
+                                    self.cfg.decode.suppress_unk)
+        return loss, {"reward": stats.reward, "baseline": stats.baseline, "sample_length": stats.sample_length}
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
         self.decoder.train()
         self.sampler.set_epoch(epoch)
-        totals = {"loss": 0.0, "ce": 0.0, "attention_reg": 0.0, "tokens": 0, "batches": 0}
+        step_fn = self._scst_step if cfg.train.objective == "scst" else self._xe_step
+        totals: dict[str, float] = {}
+        batches = 0
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", disable=not self.progress,
                    leave=False)
-        for images, captions in bar:
-            captions = captions.to(self.device, non_blocking=True)  # (B, T+1)
-            with self._autocast():
-                output = self.decoder(self._annotations(images), captions)  # logits (B, T, K)
-                loss, parts = caption_loss(output, captions, self.vocab.pad_id, cfg.train.alpha_c,
-                                           cfg.train.label_smoothing)
+        for images, targets in bar:
+            loss, parts = step_fn(images, targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
             self.optimizer.step()
             self.state.step += 1
-            totals["loss"] += float(loss.detach())
-            totals["ce"] += parts["ce"]
-            totals["attention_reg"] += parts["attention_reg"]
-            totals["tokens"] += parts["tokens"]
-            totals["batches"] += 1
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", ce=f"{parts['ce']:.3f}")
+            batches += 1
+            parts = {"loss": float(loss.detach()), **parts}
+            for name, value in parts.items():
+                totals[name] = totals.get(name, 0.0) + value
+            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items() if k in ("loss", "ce", "reward")})
             if self.state.step % cfg.train.log_every == 0 or self.state.step == 1:
-                self.writer.add_scalar("train/loss", float(loss.detach()), self.state.step)
-                self.writer.add_scalar("train/cross_entropy", parts["ce"], self.state.step)
-                self.writer.add_scalar("train/attention_reg", parts["attention_reg"], self.state.step)
+                for name, value in parts.items():
+                    self.writer.add_scalar(f"train/{_TB_NAMES.get(name, name)}", value, self.state.step)
                 self.writer.add_scalar("train/grad_norm", grad_norm, self.state.step)
                 self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.state.step)
             if cfg.train.max_steps and self.state.step >= cfg.train.max_steps:
                 break
-        n = max(totals.pop("batches"), 1)
-        totals.pop("tokens")
-        return {f"train_{k}": v / n for k, v in totals.items()}
+        return {f"train_{k}": v / max(batches, 1) for k, v in totals.items()}
 
     @torch.no_grad()
     def validation_loss(self) -> float:
@@ -329,7 +365,11 @@ class Trainer:
 
     def _print_epoch(self, row: dict[str, Any]) -> None:
         metric = self.cfg.train.val_metric
-        parts = [f"epoch {row['epoch']:3d}", f"train loss {row['train_loss']:.3f} (ce {row['train_ce']:.3f})",
+        if "train_reward" in row:
+            train = f"train reward {row['train_reward']:.3f} (baseline {row['train_baseline']:.3f})"
+        else:
+            train = f"train loss {row['train_loss']:.3f} (ce {row['train_ce']:.3f})"
+        parts = [f"epoch {row['epoch']:3d}", train,
                  f"val ce (teacher-forced) {row['val_loss_teacher_forced']:.3f}"]
         for name in ("Bleu_4", "CIDEr"):
             if name in row:
