@@ -1,4 +1,4 @@
-"""Command-line entry points; ``tools/*.py`` and the installed ``show-attend-*`` scripts call these."""
+"""Command-line entry points: the thin scripts in ``tools/`` parse nothing themselves and call these."""
 from __future__ import annotations
 
 import argparse
@@ -285,4 +285,25 @@ def visualize_main(argv: Optional[Sequence[str]] = None) -> int:
     except (WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- results table
+def results_table_main(argv: Optional[Sequence[str]] = None) -> int:
+    from .results_table import read_row, results_markdown
+
+    parser = argparse.ArgumentParser(
+        description="A markdown table (scores x100) from evaluation folders written by tools/evaluate.py.")
+    parser.add_argument("evals", nargs="+", type=Path, help="evaluation folders (or their metrics.json)")
+    parser.add_argument("--labels", nargs="*", default=None, help="row labels, one per folder (default: run name)")
+    args = parser.parse_args(argv)
+    if args.labels and len(args.labels) != len(args.evals):
+        parser.error(f"{len(args.labels)} labels for {len(args.evals)} folders")
+    labels = args.labels or [None] * len(args.evals)
+    try:
+        rows = [read_row(p, label) for p, label in zip(args.evals, labels)]
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(results_markdown(rows))
     return 0

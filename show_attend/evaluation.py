@@ -1,6 +1,7 @@
 """Decode a split and score it: the one path shared by validation, tools/evaluate.py and the demo."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import time
@@ -132,6 +133,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
         "suppress_unk": d.suppress_unk, "encoder": cfg.encoder.name, "encoder_weights": cfg.encoder.weights,
         "grid_size": cfg.encoder.grid_size, "image_size": cfg.encoder.image_size,
         "resize_mode": cfg.encoder.resize_mode, "dataset": str(dataset.root), "device": str(dev),
+        "run": cfg.name, "objective": cfg.train.objective, "alpha_c": cfg.train.alpha_c,
+        "model": dataclasses.asdict(cfg.model),
     }
     t0 = time.time()
     decoded = decode_loader(decoder, loader, vocab, dev, encoder=encoder, beam_size=beam,

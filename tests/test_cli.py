@@ -1,7 +1,7 @@
 """The command-line tools, called as a user would (in-process)."""
 import json
 
-from show_attend.cli import caption_main, evaluate_main, prepare_main
+from show_attend.cli import caption_main, evaluate_main, prepare_main, results_table_main
 from PIL import Image
 
 from conftest import REPO
@@ -27,8 +27,18 @@ def test_evaluate_tool(trained_run, tmp_path, capsys):
     out = tmp_path / "ev"
     assert evaluate_main(["--checkpoint", str(run_dir / "best.pt"), "--split", "test", "--beam-size", "2",
                           "--tokenizer", "python", "--out", str(out)]) == 0
-    assert json.loads((out / "metrics.json").read_text())["settings"]["beam_size"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["beam_size"] == 2 and metrics["settings"]["objective"] == "xe"
     assert "CIDEr" in capsys.readouterr().out
+
+    # the results table reads what was written, x100, with the row's provenance
+    assert results_table_main([str(out), "--labels", "tiny run"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].startswith("| configuration | objective | weights | grid | beam | split | B-1")
+    row = [c.strip() for c in table[2].strip("|").split("|")]
+    assert row[:6] == ["tiny run", "xe", "none", "7x7", "2", "test (6)"]
+    assert row[-1] == f"{100 * metrics['metrics']['CIDEr']:.1f}"
+    assert results_table_main([str(tmp_path / "nothing")]) == 2
 
 
 def test_prepare_tool_reports_and_config_typo(tmp_path, capsys):

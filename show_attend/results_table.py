@@ -1,0 +1,49 @@
+"""A results table from evaluation folders: one row per ``metrics.json`` that tools/evaluate.py wrote.
+
+    rows = [read_row(p) for p in ["runs/a/eval_val_b3", "runs/b/eval_val_b3"]]
+    print(results_markdown(rows))
+
+Each row says what produced it (run, objective, encoder weights, grid, beam, split, images) next
+to the scores, shown x100 as in the paper's Table 1, so a table in RESULTS.md is never typed by hand.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+COLUMNS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
+LABELS = {"Bleu_1": "B-1", "Bleu_2": "B-2", "Bleu_3": "B-3", "Bleu_4": "B-4", "METEOR": "METEOR",
+          "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr"}
+
+
+def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, Any]:
+    """Read an evaluation folder (or its ``metrics.json``) into a flat row."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no metrics.json at {path}; run tools/evaluate.py --out there first")
+    data = json.loads(path.read_text())
+    settings = data.get("settings", {})
+    weights = str(settings.get("encoder_weights", "?"))
+    return {
+        "label": label or settings.get("run") or path.parent.name,
+        "objective": settings.get("objective", "xe"),
+        "weights": Path(weights).name if weights not in ("imagenet", "none") else weights,
+        "grid": settings.get("grid_size"), "beam": settings.get("beam_size"),
+        "split": settings.get("split"), "images": settings.get("images"),
+        "tokenizer": settings.get("tokenizer"), "scores": data.get("metrics", {}), "source": str(path),
+    }
+
+
+def results_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """A markdown table of rows (scores x100; a metric that was not computed shows as n/a)."""
+    head = ["configuration", "objective", "weights", "grid", "beam", "split"] + [LABELS[c] for c in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 6 + "---:|" * len(COLUMNS)]
+    for r in rows:
+        cells = [r["label"], r["objective"], r["weights"], f"{r['grid']}x{r['grid']}", str(r["beam"]),
+                 f"{r['split']} ({r['images']})"]
+        cells += [f"{100 * r['scores'][c]:.1f}" if c in r["scores"] else "n/a" for c in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
