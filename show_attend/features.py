@@ -35,12 +35,15 @@ def weights_tag(weights: str) -> str:
 
 
 def images_fingerprint(paths: Sequence[Path]) -> str:
-    """A hash of the image files' names, sizes and modification times: a changed image set or a
-    regenerated image invalidates the cache."""
+    """A hash of the image files' names, sizes and first 64 KiB: a changed image set or a
+    regenerated image invalidates the cache, while a copy of the same files (new modification
+    times, e.g. a dataset copied to another disk) keeps it."""
     h = hashlib.sha256()
     for p in paths:
-        st = Path(p).stat()
-        h.update(f"{Path(p).name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        p = Path(p)
+        h.update(f"{p.name}:{p.stat().st_size};".encode())
+        with p.open("rb") as fh:
+            h.update(hashlib.sha256(fh.read(1 << 16)).digest())
     return h.hexdigest()[:16]
 
 
