@@ -74,8 +74,9 @@ class ModelConfig:
     deep_output: bool = True  # L_o(E y + L_h h + L_z z); False: a plain linear layer on h_t
     deep_output_activation: str = "none"  # none (the paper's equation) or tanh (authors' code)
     init_mlp_layers: int = 1  # depth of f_init,h and f_init,c
-    annotation_norm: str = "none"  # none | layernorm (of each a_i before attention; not in the paper)
+    annotation_norm: str = "none"  # none | layernorm | map: rescale the a_i (not in the paper; see decoder)
     init_state: str = "mean"  # mean: h_0, c_0 = f_init(mean_i a_i) (paper); zeros: f_init(0) (ablation)
+    attention_location: bool = False  # a learned term per grid cell in f_att (location-aware; not in the paper)
 
 
 @dataclass
@@ -110,7 +111,8 @@ class TrainConfig:
     objective: str = "xe"
     init_from: Optional[str] = None  # a checkpoint whose weights (not optimizer) start this run
     scst_samples: int = 5  # captions sampled per image
-    scst_baseline: str = "greedy"  # greedy (the test-time caption) | mean (of the other samples)
+    scst_baseline: str = "mean"  # mean (of the image's other samples) | greedy (the test-time caption)
+    scst_dropout: bool = False  # sample with dropout on; off (default) samples the test-time policy
 
 
 @dataclass
@@ -145,7 +147,7 @@ _CHOICES = {
     "encoder.resize_mode": ("squash", "center_crop"),
     "model.gate": ("scalar", "vector", "none"),
     "model.deep_output_activation": ("none", "tanh"),
-    "model.annotation_norm": ("none", "layernorm"),
+    "model.annotation_norm": ("none", "layernorm", "map"),
     "model.init_state": ("mean", "zeros"),
     "optim.scheduler": ("plateau", "cosine", "step", "none"),
     "train.amp": ("none", "bf16"),

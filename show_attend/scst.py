@@ -46,7 +46,10 @@ def sample_captions(decoder: AttentionDecoder, annotations: torch.Tensor, num_sa
     tokens, log_probs, masks = [], [], []
     for _ in range(max_length):
         logits, state, _, _ = decoder.step(prev, state)  # (R, K)
-        logp = torch.log_softmax(logits.float(), dim=-1).masked_fill(forbidden, float("-inf"))
+        # The policy is the distribution actually sampled from: renormalised over the allowed words.
+        # (Masking after the softmax would leave the forbidden words' logits to be pushed up by every
+        # sample with a negative advantage and never pushed down, until <unk> took all the mass.)
+        logp = torch.log_softmax(logits.float().masked_fill(forbidden, float("-inf")), dim=-1)  # (R, K)
         word = torch.multinomial(logp.detach().exp(), 1).squeeze(1)  # (R,)
         word = word.masked_fill(finished, vocab.pad_id)
         word_logp = logp.gather(1, word.unsqueeze(1)).squeeze(1)  # (R,); -inf for <pad> rows, masked below

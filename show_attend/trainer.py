@@ -34,7 +34,7 @@ from .cider import CiderD
 from .config import Config, save_config
 from .data.loaders import (CaptionDataset, ImageDataset, LengthGroupedBatchSampler, collate_captions,
                            collate_images)
-from .data.prepare import PreparedDataset, prepare_dataset
+from .data.prepare import PreparedDataset, format_summary, prepare_dataset
 from .decoder import AttentionDecoder, build_decoder, count_parameters
 from .decoding import Decoded
 from .encoder import VGG16Encoder, build_encoder
@@ -76,6 +76,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dataset = dataset or prepare_dataset(cfg.data, progress=progress)
         self.vocab = self.dataset.vocab
+        LOG.info("%s", format_summary(self.dataset.summary))  # what was read, and what was skipped
         self.state = RunState()
 
         # ---- encoder: run once into the feature cache, or every step (fine-tuning) ----
@@ -124,7 +125,7 @@ class Trainer:
         self.val_refs = self.dataset.references("val")
 
         # ---- model and optimisation ----
-        self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab)).to(self.device)
+        self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size).to(self.device)
         if cfg.train.init_from:
             self._init_from(cfg.train.init_from)
         groups = [{"params": [p for p in self.decoder.parameters() if p.requires_grad], "lr": cfg.optim.lr}]
@@ -217,10 +218,14 @@ class Trainer:
     def _scst_step(self, images: torch.Tensor, image_ids: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
         """Self-critical: the loss of one batch of images (sampled captions, CIDEr-D reward)."""
         t = self.cfg.train
+        # By default the sampled policy is the test-time model (no dropout), like the greedy baseline;
+        # train.scst_dropout samples with dropout on.
+        self.decoder.train(t.scst_dropout)
         with self._autocast():
             loss, stats = scst_loss(self.decoder, self._annotations(images), image_ids, self.cider, self.vocab,
                                     t.scst_samples, t.scst_baseline, self.cfg.decode.max_length,
                                     self.cfg.decode.suppress_unk)
+        self.decoder.train()
         return loss, {"reward": stats.reward, "baseline": stats.baseline, "sample_length": stats.sample_length}
 
     def train_epoch(self, epoch: int) -> dict[str, float]:

@@ -48,6 +48,20 @@ def test_equal_rewards_give_no_gradient_signal():
         scst_loss(decoder, torch.randn(2, 49, 512), ["x", "x"], cider, vocab, num_samples=1, baseline="mean")
 
 
+def test_forbidden_words_get_no_gradient():
+    """The policy is the renormalised distribution actually sampled from: words that can never be
+    sampled (<pad>, <start>, <unk>) get no gradient, so the reward cannot drift probability onto them."""
+    vocab, decoder = _setup()
+    cider = CiderD({"x": ["red circle"], "y": ["blue square on left"]})
+    loss, _ = scst_loss(decoder, torch.randn(2, 49, 512), ["x", "y"], cider, vocab, num_samples=4,
+                        baseline="mean", max_length=6)
+    loss.backward()
+    grad = decoder.L_o.bias.grad  # (K,)
+    forbidden = [vocab.pad_id, vocab.start_id, vocab.unk_id]
+    assert grad.abs().sum() > 0
+    assert torch.equal(grad[forbidden], torch.zeros(3))
+
+
 def test_learns_captions_from_the_reward_alone():
     """From random weights, with no teacher forcing, the CIDEr-D reward teaches each image its caption."""
     vocab, decoder = _setup(1)
