@@ -56,7 +56,7 @@ class Captioner:
         if encoder_weights is not None:
             cfg.encoder.weights = encoder_weights
         vocab = Vocabulary.from_dict(ckpt["vocab"])
-        decoder = build_decoder(cfg.model, len(vocab))
+        decoder = build_decoder(cfg.model, len(vocab), cfg.encoder.grid_size)
         decoder.load_state_dict(ckpt["decoder"])
         encoder = build_encoder(cfg.encoder, allow_random_fallback=False)
         if ckpt.get("encoder_block5"):

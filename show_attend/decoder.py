@@ -26,17 +26,29 @@ import torch.nn as nn
 
 
 class SoftAttention(nn.Module):
-    """f_att: e_ti = w^T tanh(W_a a_i + W_h h_{t-1} + b);  alpha_t = softmax(e_t)."""
+    """f_att: e_ti = w^T tanh(W_a a_i + W_h h_{t-1} + b);  alpha_t = softmax(e_t).
 
-    def __init__(self, feature_dim: int, hidden_dim: int, attention_dim: int):
+    With ``num_cells`` > 0 a learned vector p_i per grid cell joins the sum (location-aware scores:
+    e_ti = w^T tanh(W_a a_i + p_i + W_h h_{t-1} + b)), so attention can prefer a place ("the object on
+    the left") and not only a content. Not in the paper; off by default.
+    """
+
+    def __init__(self, feature_dim: int, hidden_dim: int, attention_dim: int, num_cells: int = 0):
         super().__init__()
         self.W_a = nn.Linear(feature_dim, attention_dim)  # with the bias b
         self.W_h = nn.Linear(hidden_dim, attention_dim, bias=False)
         self.w = nn.Linear(attention_dim, 1)
+        self.p = nn.Parameter(torch.zeros(num_cells, attention_dim)) if num_cells > 0 else None  # (L, A)
 
     def project(self, annotations: torch.Tensor) -> torch.Tensor:
-        """W_a a_i + b, computed once per image: (B, L, D) -> (B, L, A)."""
-        return self.W_a(annotations)
+        """W_a a_i + b (+ p_i), computed once per image: (B, L, D) -> (B, L, A)."""
+        projected = self.W_a(annotations)  # (B, L, A)
+        if self.p is not None:
+            if self.p.shape[0] != annotations.shape[1]:
+                raise ValueError(f"this decoder's location term has {self.p.shape[0]} cells, the annotations "
+                                 f"{annotations.shape[1]} (a model is tied to its grid size)")
+            projected = projected + self.p  # (B, L, A) + (L, A)
+        return projected
 
     def forward(self, annotations: torch.Tensor, projected: torch.Tensor, h: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,6 +57,17 @@ class SoftAttention(nn.Module):
         alpha = torch.softmax(scores, dim=1)  # (B, L)
         weighted = torch.bmm(alpha.unsqueeze(1), annotations).squeeze(1)  # (B, 1, L) x (B, L, D) -> (B, D)
         return weighted, alpha
+
+
+ANNOTATION_NORMS = ("none", "layernorm", "map")
+
+
+class MapNorm(nn.Module):
+    """a_i * sqrt(D) / mean_j |a_j|: one scale per image, so the cells keep their relative strength."""
+
+    def forward(self, annotations: torch.Tensor) -> torch.Tensor:  # (B, L, D) -> (B, L, D)
+        mean_norm = annotations.norm(dim=2).mean(dim=1).clamp(min=1e-6)  # (B,)
+        return annotations * (annotations.shape[2] ** 0.5 / mean_norm)[:, None, None]
 
 
 @dataclass
@@ -73,7 +96,8 @@ class AttentionDecoder(nn.Module):
     def __init__(self, vocab_size: int, feature_dim: int = 512, embed_dim: int = 512,
                  hidden_dim: int = 512, attention_dim: int = 512, dropout: float = 0.5,
                  gate: str = "scalar", deep_output: bool = True, deep_output_activation: str = "none",
-                 init_mlp_layers: int = 1, annotation_norm: str = "none", init_state: str = "mean"):
+                 init_mlp_layers: int = 1, annotation_norm: str = "none", init_state: str = "mean",
+                 location_cells: int = 0):
         super().__init__()
         if gate not in ("scalar", "vector", "none"):
             raise ValueError(f"gate must be scalar, vector or none, got {gate!r}")
@@ -86,13 +110,17 @@ class AttentionDecoder(nn.Module):
         if init_state not in ("mean", "zeros"):
             raise ValueError(f"init_state must be mean or zeros, got {init_state!r}")
         self.init_from_mean = init_state == "mean"
-        if annotation_norm not in ("none", "layernorm"):
-            raise ValueError(f"annotation_norm must be none or layernorm, got {annotation_norm!r}")
-        # Optional LayerNorm of each a_i (VGG's ReLU features are sparse with norms ~60).
-        self.annotation_norm = nn.LayerNorm(feature_dim) if annotation_norm == "layernorm" else nn.Identity()
+        if annotation_norm not in ANNOTATION_NORMS:
+            raise ValueError(f"annotation_norm must be one of {ANNOTATION_NORMS}, got {annotation_norm!r}")
+        # Optional rescaling of the a_i (not in the paper): ImageNet VGG16's block5_conv3 vectors have
+        # L2 norms of ~60 (synthetic shapes) to ~200 (Flickr8k, up to 1000), which saturates the tanh of
+        # f_att and the LSTM gates. layernorm: each a_i to zero mean, unit variance (learned affine);
+        # map: each image's a_i divided by their mean norm, times sqrt(D) (keeps which cells respond most).
+        self.annotation_norm = (nn.LayerNorm(feature_dim) if annotation_norm == "layernorm" else
+                                MapNorm() if annotation_norm == "map" else nn.Identity())
 
         self.embedding = nn.Embedding(vocab_size, embed_dim)  # E
-        self.attention = SoftAttention(feature_dim, hidden_dim, attention_dim)  # f_att
+        self.attention = SoftAttention(feature_dim, hidden_dim, attention_dim, location_cells)  # f_att
         self.init_h = _mlp(feature_dim, hidden_dim, init_mlp_layers)  # f_init,h
         self.init_c = _mlp(feature_dim, hidden_dim, init_mlp_layers)  # f_init,c
         if gate != "none":
@@ -173,11 +201,12 @@ def _mlp(in_dim: int, out_dim: int, layers: int) -> nn.Module:
     return nn.Sequential(*modules)
 
 
-def build_decoder(cfg, vocab_size: int, feature_dim: int = 512) -> AttentionDecoder:
-    """Build the decoder from a ``ModelConfig``."""
+def build_decoder(cfg, vocab_size: int, grid_size: int = 7, feature_dim: int = 512) -> AttentionDecoder:
+    """Build the decoder from a ``ModelConfig`` (``grid_size``: the encoder's, for the location term)."""
     return AttentionDecoder(vocab_size, feature_dim, cfg.embed_dim, cfg.hidden_dim, cfg.attention_dim,
                             cfg.dropout, cfg.gate, cfg.deep_output, cfg.deep_output_activation,
-                            cfg.init_mlp_layers, cfg.annotation_norm, cfg.init_state)
+                            cfg.init_mlp_layers, cfg.annotation_norm, cfg.init_state,
+                            grid_size * grid_size if cfg.attention_location else 0)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:

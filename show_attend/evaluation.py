@@ -107,7 +107,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
         cfg.encoder.weights = encoder_weights
     dev = resolve_device(device or cfg.device)
     vocab = Vocabulary.from_dict(ckpt["vocab"])
-    decoder = build_decoder(cfg.model, len(vocab)).to(dev)
+    decoder = build_decoder(cfg.model, len(vocab), cfg.encoder.grid_size).to(dev)
     decoder.load_state_dict(ckpt["decoder"])
     dataset = prepare_dataset(cfg.data, progress=progress)
     if not dataset.split(split):

@@ -44,6 +44,37 @@ def test_options_init_state_and_annotation_norm(init_state, norm):
         AttentionDecoder(12, init_state="random")
 
 
+def test_map_norm_rescales_each_image_and_keeps_relative_cell_strength():
+    dec = AttentionDecoder(12, 512, 16, 24, 20, annotation_norm="map")
+    feats = torch.rand(2, 49, 512)
+    feats[1] = feats[0] * 50.0  # the same content at another scale
+    normed = dec.init_state(feats).annotations  # (B, L, D)
+    assert torch.allclose(normed[0], normed[1], atol=1e-4)  # the image's scale is gone
+    assert normed[0].norm(dim=1).mean().item() == pytest.approx(512 ** 0.5, rel=1e-5)
+    ratio = feats[0].norm(dim=1) / normed[0].norm(dim=1)  # one factor for every cell of an image
+    assert torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-5)
+    with pytest.raises(ValueError):
+        AttentionDecoder(12, annotation_norm="batch")
+
+
+def test_location_aware_attention_prefers_a_learned_cell():
+    from show_attend.config import ModelConfig
+    from show_attend.decoder import build_decoder
+    assert build_decoder(ModelConfig(), 12, grid_size=7).attention.p is None  # the paper's form by default
+    dec = build_decoder(ModelConfig(attention_location=True, embed_dim=16, hidden_dim=24, attention_dim=20),
+                        12, grid_size=7)
+    assert dec.attention.p.shape == (49, 20)
+    feats = torch.zeros(2, 49, 512)  # every cell alike: only the location term can tell them apart
+    with torch.no_grad():
+        dec.attention.w.weight.fill_(1.0)
+        dec.attention.p[17] = 5.0
+    out = dec(feats, _captions()[:2])
+    assert (out.alphas.argmax(dim=2) == 17).all()
+    assert torch.allclose(out.alphas.sum(dim=2), torch.ones_like(out.alphas.sum(dim=2)))
+    with pytest.raises(ValueError, match="grid size"):
+        dec(torch.zeros(2, 196, 512), _captions()[:2])  # a 7x7 model given a 14x14 map
+
+
 def test_14x14_grid():
     dec = AttentionDecoder(12, 512, 16, 24, 20)
     out = dec(torch.randn(2, 196, 512), _captions()[:2])
