@@ -290,18 +290,25 @@ def visualize_main(argv: Optional[Sequence[str]] = None) -> int:
 
 # ---------------------------------------------------------------------------------------- results table
 def results_table_main(argv: Optional[Sequence[str]] = None) -> int:
-    from .results_table import read_row, results_markdown
+    from .results_table import read_history_row, read_row, results_markdown
 
     parser = argparse.ArgumentParser(
-        description="A markdown table (scores x100) from evaluation folders written by tools/evaluate.py.")
-    parser.add_argument("evals", nargs="+", type=Path, help="evaluation folders (or their metrics.json)")
+        description="A markdown table (scores x100) from evaluation folders written by tools/evaluate.py, "
+                    "or (--epoch N) from run folders' validation after N epochs.")
+    parser.add_argument("evals", nargs="+", type=Path,
+                        help="evaluation folders (or their metrics.json); run folders with --epoch")
     parser.add_argument("--labels", nargs="*", default=None, help="row labels, one per folder (default: run name)")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="read each run folder's history.jsonl at this epoch (compare runs at one budget)")
     args = parser.parse_args(argv)
     if args.labels and len(args.labels) != len(args.evals):
         parser.error(f"{len(args.labels)} labels for {len(args.evals)} folders")
     labels = args.labels or [None] * len(args.evals)
     try:
-        rows = [read_row(p, label) for p, label in zip(args.evals, labels)]
+        if args.epoch is not None:
+            rows = [read_history_row(p, args.epoch, label) for p, label in zip(args.evals, labels)]
+        else:
+            rows = [read_row(p, label) for p, label in zip(args.evals, labels)]
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,10 @@
     rows = [read_row(p) for p in ["runs/a/eval_val_b3", "runs/b/eval_val_b3"]]
     print(results_markdown(rows))
 
+Runs compared at a fixed training budget (an ablation) can be read from their ``history.jsonl``
+instead: ``read_history_row("runs/abl_lambda0", epoch=3)`` takes the validation decoded after that
+epoch (the trainer's greedy or small-beam decoding, scored by the same pycocoevalcap code).
+
 Each row says what produced it (run, objective, encoder weights, grid, beam, split, images) next
 to the scores, shown x100 as in the paper's Table 1, so a table in RESULTS.md is never typed by hand.
 """
@@ -34,6 +38,32 @@ def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, A
         "grid": settings.get("grid_size"), "beam": settings.get("beam_size"),
         "split": settings.get("split"), "images": settings.get("images"),
         "tokenizer": settings.get("tokenizer"), "scores": data.get("metrics", {}), "source": str(path),
+    }
+
+
+def read_history_row(run_dir: Union[str, Path], epoch: int, label: Optional[str] = None) -> dict[str, Any]:
+    """The validation scores a run's trainer logged after ``epoch`` (``history.jsonl``), as a row."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    history = run_dir / "history.jsonl"
+    if not history.is_file():
+        raise FileNotFoundError(f"no history.jsonl in {run_dir}; is it a run folder of tools/train.py?")
+    rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    match = [r for r in rows if r.get("epoch") == epoch and "CIDEr" in r]
+    if not match:
+        done = [r.get("epoch") for r in rows if "CIDEr" in r]
+        raise FileNotFoundError(f"{history} has no decoded validation after epoch {epoch} (it has {done})")
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    train, encoder = cfg.get("train", {}), cfg.get("encoder", {})
+    weights = str(encoder.get("weights", "?"))
+    return {
+        "label": label or f"{cfg.get('name', run_dir.name)} @ epoch {epoch}",
+        "objective": train.get("objective", "xe"),
+        "weights": Path(weights).name if weights not in ("imagenet", "none") else weights,
+        "grid": encoder.get("grid_size"), "beam": train.get("val_beam_size"), "split": "val",
+        "images": train.get("val_max_images") or "all", "tokenizer": None,
+        "scores": {c: match[-1][c] for c in COLUMNS if c in match[-1]}, "source": str(history),
     }
 
 

@@ -40,6 +40,15 @@ def test_evaluate_tool(trained_run, tmp_path, capsys):
     assert row[-1] == f"{100 * metrics['metrics']['CIDEr']:.1f}"
     assert results_table_main([str(tmp_path / "nothing")]) == 2
 
+    # runs compared at one training budget: the validation the trainer logged after that epoch
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    last = [r for r in history if "CIDEr" in r][-1]
+    assert results_table_main([str(run_dir), "--epoch", str(last["epoch"])]) == 0
+    row = [c.strip() for c in capsys.readouterr().out.strip().splitlines()[2].strip("|").split("|")]
+    assert row[0].endswith(f"@ epoch {last['epoch']}") and row[3] == "7x7"
+    assert row[-1] == f"{100 * last['CIDEr']:.1f}"
+    assert results_table_main([str(run_dir), "--epoch", "99"]) == 2
+
 
 def test_prepare_tool_reports_and_config_typo(tmp_path, capsys):
     cfg = REPO / "configs" / "shapes_demo.yaml"
