@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -304,11 +305,9 @@ def results_table_main(argv: Optional[Sequence[str]] = None) -> int:
     if args.labels and len(args.labels) != len(args.evals):
         parser.error(f"{len(args.labels)} labels for {len(args.evals)} folders")
     labels = args.labels or [None] * len(args.evals)
+    read = read_row if args.epoch is None else partial(read_history_row, epoch=args.epoch)
     try:
-        if args.epoch is not None:
-            rows = [read_history_row(p, args.epoch, label) for p, label in zip(args.evals, labels)]
-        else:
-            rows = [read_row(p, label) for p, label in zip(args.evals, labels)]
+        rows = [read(p, label=label) for p, label in zip(args.evals, labels)]
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

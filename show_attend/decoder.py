@@ -201,7 +201,7 @@ def _mlp(in_dim: int, out_dim: int, layers: int) -> nn.Module:
     return nn.Sequential(*modules)
 
 
-def build_decoder(cfg, vocab_size: int, grid_size: int = 7, feature_dim: int = 512) -> AttentionDecoder:
+def build_decoder(cfg, vocab_size: int, grid_size: int, feature_dim: int = 512) -> AttentionDecoder:
     """Build the decoder from a ``ModelConfig`` (``grid_size``: the encoder's, for the location term)."""
     return AttentionDecoder(vocab_size, feature_dim, cfg.embed_dim, cfg.hidden_dim, cfg.attention_dim,
                             cfg.dropout, cfg.gate, cfg.deep_output, cfg.deep_output_activation,

@@ -21,6 +21,12 @@ LABELS = {"Bleu_1": "B-1", "Bleu_2": "B-2", "Bleu_3": "B-3", "Bleu_4": "B-4", "M
           "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr"}
 
 
+def _weights_label(weights: Any) -> str:
+    """``imagenet``/``none`` as they are, a weights file by its name."""
+    weights = str(weights)
+    return weights if weights in ("imagenet", "none") else Path(weights).name
+
+
 def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, Any]:
     """Read an evaluation folder (or its ``metrics.json``) into a flat row."""
     path = Path(path)
@@ -30,11 +36,10 @@ def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, A
         raise FileNotFoundError(f"no metrics.json at {path}; run tools/evaluate.py --out there first")
     data = json.loads(path.read_text())
     settings = data.get("settings", {})
-    weights = str(settings.get("encoder_weights", "?"))
     return {
         "label": label or settings.get("run") or path.parent.name,
         "objective": settings.get("objective", "xe"),
-        "weights": Path(weights).name if weights not in ("imagenet", "none") else weights,
+        "weights": _weights_label(settings.get("encoder_weights", "?")),
         "grid": settings.get("grid_size"), "beam": settings.get("beam_size"),
         "split": settings.get("split"), "images": settings.get("images"),
         "tokenizer": settings.get("tokenizer"), "scores": data.get("metrics", {}), "source": str(path),
@@ -56,11 +61,10 @@ def read_history_row(run_dir: Union[str, Path], epoch: int, label: Optional[str]
         raise FileNotFoundError(f"{history} has no decoded validation after epoch {epoch} (it has {done})")
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     train, encoder = cfg.get("train", {}), cfg.get("encoder", {})
-    weights = str(encoder.get("weights", "?"))
     return {
         "label": label or f"{cfg.get('name', run_dir.name)} @ epoch {epoch}",
         "objective": train.get("objective", "xe"),
-        "weights": Path(weights).name if weights not in ("imagenet", "none") else weights,
+        "weights": _weights_label(encoder.get("weights", "?")),
         "grid": encoder.get("grid_size"), "beam": train.get("val_beam_size"), "split": "val",
         "images": train.get("val_max_images") or "all", "tokenizer": None,
         "scores": {c: match[-1][c] for c in COLUMNS if c in match[-1]}, "source": str(history),

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from show_attend.decoder import AttentionDecoder
+from show_attend.config import ModelConfig
+from show_attend.decoder import AttentionDecoder, build_decoder
 from show_attend.losses import caption_loss
 
 PAD, START, END = 0, 1, 2
@@ -58,8 +59,6 @@ def test_map_norm_rescales_each_image_and_keeps_relative_cell_strength():
 
 
 def test_location_aware_attention_prefers_a_learned_cell():
-    from show_attend.config import ModelConfig
-    from show_attend.decoder import build_decoder
     assert build_decoder(ModelConfig(), 12, grid_size=7).attention.p is None  # the paper's form by default
     dec = build_decoder(ModelConfig(attention_location=True, embed_dim=16, hidden_dim=24, attention_dim=20),
                         12, grid_size=7)
