@@ -137,6 +137,9 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
         description="Decode a split with a checkpoint and score it with pycocoevalcap "
                     "(BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE when it can run).")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    parser.add_argument("--ensemble", nargs="+", type=Path, default=[], metavar="CKPT",
+                        help="further checkpoints (same vocabulary and encoder) decoded together with "
+                             "--checkpoint, their word probabilities averaged at every step")
     parser.add_argument("--split", default="test", help="train, val (dev) or test")
     parser.add_argument("--beam-size", type=int, default=None, help="default: the config's decode.beam_size")
     parser.add_argument("--max-length", type=int, default=None)
@@ -161,12 +164,12 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
             from .checkpoint import load_checkpoint
 
             beam = args.beam_size or config_from_dict(load_checkpoint(ckpt)["config"]).decode.beam_size
-            out = run_dir / f"eval_{args.split}_b{beam}"
+            out = run_dir / (f"eval_{args.split}_b{beam}" + ("_ensemble" if args.ensemble else ""))
         report = evaluate_checkpoint(ckpt, split=args.split, out_dir=out, beam_size=args.beam_size,
                                      max_length=args.max_length, length_penalty=args.length_penalty,
                                      encoder_weights=args.encoder_weights, device=args.device,
                                      max_images=args.max_images, tokenizer=args.tokenizer,
-                                     overrides=args.overrides)
+                                     overrides=args.overrides, ensemble=args.ensemble)
     except (WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader
@@ -84,9 +84,14 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
                         length_penalty: Optional[float] = None, encoder_weights: Optional[str] = None,
                         device: Optional[str] = None, batch_size: int = 32, max_images: int = 0,
                         tokenizer: str = "auto", progress: bool = True,
-                        overrides: Optional[list[str]] = None) -> EvalReport:
+                        overrides: Optional[list[str]] = None,
+                        ensemble: Sequence[str | Path] = ()) -> EvalReport:
     """Decode ``split`` with a checkpoint, score it, and (with ``out_dir``) write the COCO-format
-    ``results.json``, ``annotations.json``, ``metrics.json``, ``report.md`` and ``samples.txt``."""
+    ``results.json``, ``annotations.json``, ``metrics.json``, ``report.md`` and ``samples.txt``.
+
+    ``ensemble``: further checkpoints decoded together with the first (their word distributions
+    averaged, see ``show_attend.ensemble``); they must share its vocabulary and encoder settings.
+    The first checkpoint's config (data, encoder, decoding) drives the evaluation."""
     from .checkpoint import load_checkpoint
     from .config import config_from_dict
     from .coco_format import metrics_table_markdown, write_annotations, write_results
@@ -109,6 +114,10 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
     vocab = Vocabulary.from_dict(ckpt["vocab"])
     decoder = build_decoder(cfg.model, len(vocab), cfg.encoder.grid_size).to(dev)
     decoder.load_state_dict(ckpt["decoder"])
+    run_name = cfg.name
+    if ensemble:
+        decoder, names = _ensemble(decoder, ckpt, cfg, [Path(p) for p in ensemble], dev)
+        run_name = "ensemble: " + " + ".join([cfg.name, *names])
     dataset = prepare_dataset(cfg.data, progress=progress)
     if not dataset.split(split):
         raise ValueError(f"split {split!r} has no images in {dataset.root}")
@@ -133,9 +142,11 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
         "suppress_unk": d.suppress_unk, "encoder": cfg.encoder.name, "encoder_weights": cfg.encoder.weights,
         "grid_size": cfg.encoder.grid_size, "image_size": cfg.encoder.image_size,
         "resize_mode": cfg.encoder.resize_mode, "dataset": str(dataset.root), "device": str(dev),
-        "run": cfg.name, "objective": cfg.train.objective, "alpha_c": cfg.train.alpha_c,
+        "run": run_name, "objective": cfg.train.objective, "alpha_c": cfg.train.alpha_c,
         "model": dataclasses.asdict(cfg.model),
     }
+    if ensemble:
+        settings["ensemble"] = [str(checkpoint), *map(str, ensemble)]
     t0 = time.time()
     decoded = decode_loader(decoder, loader, vocab, dev, encoder=encoder, beam_size=beam,
                             max_length=settings["max_length"], length_penalty=settings["length_penalty"],
@@ -165,6 +176,38 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
         (out / "samples.txt").write_text("".join(
             f"{image_id}\t{names.get(image_id, '')}\t{cap}\n" for image_id, cap in results.items()))
     return EvalReport(dict(report.scores), settings, table, out, decoded)
+
+
+def _ensemble(first, first_ckpt: dict[str, Any], cfg, paths: list[Path], device: torch.device):
+    """The first decoder plus the decoders of ``paths``, checked to be compatible with it
+    -> (``DecoderEnsemble``, the members' run names after the first)."""
+    from .checkpoint import load_checkpoint
+    from .config import config_from_dict
+    from .decoder import build_decoder
+    from .ensemble import DecoderEnsemble
+
+    if first_ckpt.get("encoder_block5"):
+        raise ValueError("ensembles of checkpoints with a fine-tuned encoder block are not supported")
+    keys = ("name", "weights", "grid_size", "image_size", "resize_mode")
+    members, names = [first], []
+    for path in paths:
+        other = load_checkpoint(path)
+        other_cfg = config_from_dict(other["config"])
+        if other["vocab"] != first_ckpt["vocab"]:
+            raise ValueError(f"ensemble member {path}: its vocabulary differs from the first checkpoint's "
+                             "(train the members on the same data with the same min_word_count)")
+        if other.get("encoder_block5"):
+            raise ValueError(f"ensemble member {path} fine-tuned its encoder block: not supported in an ensemble")
+        for key in keys:
+            mine, theirs = getattr(cfg.encoder, key), getattr(other_cfg.encoder, key)
+            if mine != theirs:
+                raise ValueError(f"ensemble member {path}: encoder.{key} is {theirs!r}, the first checkpoint's "
+                                 f"{mine!r}; members must read the same annotations")
+        member = build_decoder(other_cfg.model, first.vocab_size, other_cfg.encoder.grid_size)
+        member.load_state_dict(other["decoder"])
+        members.append(member.to(device))
+        names.append(other_cfg.name)
+    return DecoderEnsemble(members), names
 
 
 def _grounding(dataset, split: str, decoded: dict[str, Decoded], cfg) -> dict[str, Any]:
