@@ -29,6 +29,7 @@ class SyntheticConfig:
     num_test: int = 150
     image_size: int = 112
     seed: int = 0
+    texture: str = "flat"  # flat | grating: the shapes' surface (see data/synthetic.py)
 
 
 @dataclass
@@ -142,6 +143,7 @@ class Config:
 
 _CHOICES = {
     "data.source": ("synthetic", "flickr8k", "karpathy"),
+    "data.synthetic.texture": ("flat", "grating"),
     "encoder.name": ("vgg16",),
     "encoder.grid_size": (7, 14),
     "encoder.resize_mode": ("squash", "center_crop"),

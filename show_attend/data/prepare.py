@@ -81,7 +81,7 @@ def read_raw(data_cfg, progress: bool = True) -> RawDataset:
         s = data_cfg.synthetic
         root = generate_shapes_dataset(data_cfg.root, num_train=s.num_train, num_val=s.num_val,
                                        num_test=s.num_test, image_size=s.image_size, seed=s.seed,
-                                       progress=progress)
+                                       progress=progress, texture=s.texture)
         return read_karpathy(Path(root) / "dataset_shapes.json", Path(root) / "images")
     if data_cfg.source == "flickr8k":
         return read_flickr8k(data_cfg.root, data_cfg.image_dir)

@@ -67,6 +67,13 @@ BACKGROUND_GRAY = (95, 125)  # background gray level range (inclusive, exclusive
 BACKGROUND_GRADIENT = 10.0  # at most +- this many gray levels of soft, linear "lighting"
 COLOR_JITTER = 12  # per-object, per-channel colour jitter (+-)
 SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down (anti-aliasing)
+# Surface of the shapes. "flat": one colour per shape. "grating": the colour's brightness modulated
+# by a sinusoidal grating of random period and orientation (hue kept, so the colour word holds).
+# Flat shapes are unlike the textured objects ImageNet features were learned on: VGG16's block5
+# responds to their contours, so its strongest cells often lie just outside a large shape.
+TEXTURES: tuple[str, ...] = ("flat", "grating")
+GRATING_PERIOD = (0.05, 0.09)  # grating period as a fraction of the image side
+GRATING_CONTRAST = 0.3  # brightness x (1 +- this)
 
 Object = dict[str, Any]  # {"color", "shape", "size", "box": [x0, y0, x1, y1]} (x1, y1 exclusive)
 Piece = tuple[str, int]  # (text, object index or -1)
@@ -143,9 +150,21 @@ def _shape_mask(shape: str, side: int) -> np.ndarray:
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
+def _grating(rng: np.random.Generator, side: int, image_size: int) -> np.ndarray:
+    """(side, side, 1) brightness factors 1 + c sin(2 pi (x cos t + y sin t) / period + phase)."""
+    period = rng.uniform(*GRATING_PERIOD) * image_size
+    theta, phase = rng.uniform(0.0, np.pi), rng.uniform(0.0, 2.0 * np.pi)
+    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
+    wave = np.sin(2.0 * np.pi * (xs * np.cos(theta) + ys * np.sin(theta)) / period + phase)
+    return (1.0 + GRATING_CONTRAST * wave)[..., None].astype(np.float32)
+
+
 def render_scene(rng: np.random.Generator, image_size: int = 112,
-                 num_objects: Optional[int] = None) -> tuple[Image.Image, list[Object]]:
+                 num_objects: Optional[int] = None, texture: str = "flat") -> tuple[Image.Image, list[Object]]:
     """Draw 1 to 3 shapes on a gray background; return the RGB image and its objects.
+
+    ``texture``: ``"flat"`` shapes or ``"grating"`` ones (see ``TEXTURES``); with ``"flat"`` the
+    random stream, hence every image, is the same as before the option existed.
 
     Boxes are tight pixel boxes ``[x0, y0, x1, y1]`` (x1/y1 exclusive) that stay inside the image,
     keep a gap between each other, and whose centres are at least 15% of the side apart
@@ -153,6 +172,8 @@ def render_scene(rng: np.random.Generator, image_size: int = 112,
     """
     if image_size < 32:
         raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
+    if texture not in TEXTURES:
+        raise ValueError(f"unknown texture {texture!r}; use one of {TEXTURES}")
     n = int(rng.integers(1, 4)) if num_objects is None else num_objects
     if not 1 <= n <= 3:
         raise ValueError(f"num_objects must be 1, 2 or 3, got {n}")
@@ -185,8 +206,9 @@ def render_scene(rng: np.random.Generator, image_size: int = 112,
         alpha = _shape_mask(obj["shape"], x1 - x0)[..., None]
         rgb = np.asarray(COLOR_RGB[obj["color"]], np.float32) + \
             rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3).astype(np.float32)
+        surface = rgb if texture == "flat" else rgb * _grating(rng, x1 - x0, image_size)  # (3,) | (s, s, 3)
         region = canvas[y0:y1, x0:x1]
-        canvas[y0:y1, x0:x1] = region * (1.0 - alpha) + rgb * alpha
+        canvas[y0:y1, x0:x1] = region * (1.0 - alpha) + surface * alpha
     image = Image.fromarray(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), "RGB")
     return image, objects
 
@@ -362,10 +384,13 @@ def _describe(objects: list[Object], image_size: int, rng: np.random.Generator, 
 
 
 # ------------------------------------------------------------------------------------ generation
-def _params(num_train: int, num_val: int, num_test: int, image_size: int, seed: int) -> dict:
-    return {"generator_version": GENERATOR_VERSION, "num_train": num_train, "num_val": num_val,
-            "num_test": num_test, "image_size": image_size, "seed": seed,
-            "captions_per_image": CAPTIONS_PER_IMAGE}
+def _params(num_train: int, num_val: int, num_test: int, image_size: int, seed: int, texture: str) -> dict:
+    params = {"generator_version": GENERATOR_VERSION, "num_train": num_train, "num_val": num_val,
+              "num_test": num_test, "image_size": image_size, "seed": seed,
+              "captions_per_image": CAPTIONS_PER_IMAGE}
+    if texture != "flat":  # datasets generated before the option existed stay up to date
+        params["texture"] = texture
+    return params
 
 
 def _up_to_date(root: Path, params: dict) -> bool:
@@ -386,7 +411,7 @@ def _up_to_date(root: Path, params: dict) -> bool:
 
 def generate_shapes_dataset(root: Union[str, Path], num_train: int = 1500, num_val: int = 150,
                             num_test: int = 150, image_size: int = 112, seed: int = 0,
-                            progress: bool = True) -> Path:
+                            progress: bool = True, texture: str = "flat") -> Path:
     """Write ``root/images/<imgid:06d>.png`` and ``root/dataset_shapes.json``; return ``root``.
 
     Deterministic in ``seed`` (same arguments: byte-identical images and JSON). Skips the work when
@@ -397,7 +422,9 @@ def generate_shapes_dataset(root: Union[str, Path], num_train: int = 1500, num_v
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     root = Path(root)
-    params = _params(num_train, num_val, num_test, image_size, seed)
+    if texture not in TEXTURES:
+        raise ValueError(f"unknown texture {texture!r}; use one of {TEXTURES}")
+    params = _params(num_train, num_val, num_test, image_size, seed, texture)
     if _up_to_date(root, params):
         return root
     image_dir = root / IMAGE_DIR
@@ -414,7 +441,7 @@ def generate_shapes_dataset(root: Union[str, Path], num_train: int = 1500, num_v
     images = []
     cache: dict[str, list[str]] = {}
     for imgid in iterator:
-        image, objects = render_scene(rng, image_size)
+        image, objects = render_scene(rng, image_size, texture=texture)
         filename = f"{imgid:06d}.png"
         image.save(image_dir / filename, format="PNG", compress_level=1)
         sentences = []

@@ -176,3 +176,33 @@ def test_render_scene_counts_and_validation():
         assert all(b - a >= 0.15 * SIZE - 1 for a, b in zip(xs, xs[1:]))  # left-to-right is clear
     with pytest.raises(ValueError):
         render_scene(rng, SIZE, num_objects=4)
+
+
+def test_grating_texture_keeps_layout_and_colour_and_varies_inside():
+    flat_img, flat_objs = render_scene(np.random.default_rng(5), SIZE, num_objects=2)
+    tex_img, tex_objs = render_scene(np.random.default_rng(5), SIZE, num_objects=2, texture="grating")
+    assert tex_objs == flat_objs  # the same scene: objects are drawn before any texture
+    flat, tex = np.asarray(flat_img, float), np.asarray(tex_img, float)
+    for obj in tex_objs:
+        x0, y0, x1, y1 = obj["box"]
+        cx, cy, r = (x0 + x1) // 2, (y0 + y1) // 2, max(2, (x1 - x0) // 6)
+        inner_flat = flat[cy - r:cy + r, cx - r:cx + r].reshape(-1, 3)
+        inner = tex[cy - r:cy + r, cx - r:cx + r].reshape(-1, 3)  # well inside every shape kind
+        assert inner_flat.std(axis=0).max() < 1.0  # flat: one colour
+        assert inner.std(axis=0).max() > 10.0  # grating: brightness varies inside the shape
+        assert _nearest_color(np.median(inner, axis=0)) == obj["color"]  # the colour word still holds
+    outside = np.ones(flat.shape[:2], bool)
+    for obj in tex_objs:
+        x0, y0, x1, y1 = obj["box"]
+        outside[y0:y1, x0:x1] = False
+    assert np.array_equal(flat[outside], tex[outside])  # the background is untouched
+    with pytest.raises(ValueError, match="texture"):
+        render_scene(np.random.default_rng(5), SIZE, texture="plaid")
+
+
+def test_texture_is_part_of_the_dataset_params(tmp_path):
+    flat = _generate(tmp_path / "flat")
+    assert "texture" not in flat["params"]  # datasets made before the option stay valid
+    tex = _generate(tmp_path / "tex", texture="grating")
+    assert tex["params"]["texture"] == "grating"
+    assert [o["objects"] for o in tex["images"]] != [] and len(tex["images"]) == len(flat["images"])
