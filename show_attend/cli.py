@@ -294,7 +294,7 @@ def visualize_main(argv: Optional[Sequence[str]] = None) -> int:
 
 # ---------------------------------------------------------------------------------------- results table
 def results_table_main(argv: Optional[Sequence[str]] = None) -> int:
-    from .results_table import read_history_row, read_row, results_markdown
+    from .results_table import grounding_markdown, read_history_row, read_row, results_markdown
 
     parser = argparse.ArgumentParser(
         description="A markdown table (scores x100) from evaluation folders written by tools/evaluate.py, "
@@ -304,15 +304,19 @@ def results_table_main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--labels", nargs="*", default=None, help="row labels, one per folder (default: run name)")
     parser.add_argument("--epoch", type=int, default=None,
                         help="read each run folder's history.jsonl at this epoch (compare runs at one budget)")
+    parser.add_argument("--grounding", action="store_true",
+                        help="tabulate the attention grounding score (evaluations on the synthetic shapes)")
     args = parser.parse_args(argv)
+    if args.grounding and args.epoch is not None:
+        parser.error("--grounding reads evaluation folders, not --epoch histories")
     if args.labels and len(args.labels) != len(args.evals):
         parser.error(f"{len(args.labels)} labels for {len(args.evals)} folders")
     labels = args.labels or [None] * len(args.evals)
     read = read_row if args.epoch is None else partial(read_history_row, epoch=args.epoch)
     try:
         rows = [read(p, label=label) for p, label in zip(args.evals, labels)]
-    except FileNotFoundError as exc:
+        print(grounding_markdown(rows) if args.grounding else results_markdown(rows))
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(results_markdown(rows))
     return 0

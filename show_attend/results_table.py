@@ -7,6 +7,9 @@ Runs compared at a fixed training budget (an ablation) can be read from their ``
 instead: ``read_history_row("runs/abl_lambda0", epoch=3)`` takes the validation decoded after that
 epoch (the trainer's greedy or small-beam decoding, scored by the same pycocoevalcap code).
 
+``grounding_markdown(rows)`` tabulates the attention grounding score of evaluations on the synthetic
+shapes data instead (hit rate and mass in box against the uniform baselines).
+
 Each row says what produced it (run, objective, encoder weights, grid, beam, split, images) next
 to the scores, shown x100 as in the paper's Table 1, so a table in RESULTS.md is never typed by hand.
 """
@@ -38,6 +41,7 @@ def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, A
     settings = data.get("settings", {})
     return {
         "label": label or settings.get("run") or path.parent.name,
+        "grounding": data.get("grounding", {}), "settings": settings,
         "objective": settings.get("objective", "xe"),
         "weights": _weights_label(settings.get("encoder_weights", "?")),
         "grid": settings.get("grid_size"), "beam": settings.get("beam_size"),
@@ -79,5 +83,43 @@ def results_markdown(rows: Sequence[dict[str, Any]]) -> str:
         cells = [r["label"], r["objective"], r["weights"], f"{r['grid']}x{r['grid']}", str(r["beam"]),
                  f"{r['split']} ({r['images']})"]
         cells += [f"{100 * r['scores'][c]:.1f}" if c in r["scores"] else "n/a" for c in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _run_config(source: Union[str, Path]) -> dict[str, Any]:
+    """The config.yaml of the run an evaluation folder sits in (``runs/<name>/eval_*/``), or {}."""
+    import yaml
+
+    path = Path(source).parent.parent / "config.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def _fmt(value: Optional[float], spec: str) -> str:
+    return "n/a" if value is None else spec.format(value)  # None: no grounded word was generated
+
+
+def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The attention grounding scores of evaluation rows (synthetic data): the settings that shape
+    attention, hit rate and mass-in-box next to their uniform-attention baselines, and BLEU-4."""
+    head = ["configuration", "texture", "input", "grid", "annotations", "location", "h0", "lambda", "beam",
+            "split", "hit rate", "uniform hit", "hit / uniform", "mass in box", "uniform mass",
+            "mass / uniform", "B-4"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 10 + "---:|" * 7]
+    for r in rows:
+        g, s = r.get("grounding") or {}, r.get("settings") or {}
+        if not g:
+            raise ValueError(f"{r['source']} has no grounding score (evaluate on the synthetic shapes data)")
+        model = s.get("model", {})
+        texture = _run_config(r["source"]).get("data", {}).get("synthetic", {}).get("texture", "flat")
+        cells = [r["label"], texture, f"{s.get('image_size')} px", f"{r['grid']}x{r['grid']}",
+                 model.get("annotation_norm", "none"), "yes" if model.get("attention_location") else "no",
+                 model.get("init_state", "mean"), str(s.get("alpha_c")), str(r["beam"]),
+                 f"{r['split']} ({r['images']})"]
+        cells += [_fmt(g.get(k), "{:.3f}") for k in ("hit_rate", "uniform_hit_rate")]
+        cells.append(_fmt(g.get("hit_rate_ratio"), "{:.1f}x"))
+        cells += [_fmt(g.get(k), "{:.3f}") for k in ("mass_in_box", "uniform_mass")]
+        cells.append(_fmt(g.get("mass_ratio"), "{:.1f}x"))
+        cells.append(f"{100 * r['scores']['Bleu_4']:.1f}" if "Bleu_4" in r["scores"] else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

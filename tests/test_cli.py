@@ -40,6 +40,19 @@ def test_evaluate_tool(trained_run, tmp_path, capsys):
     assert row[-1] == f"{100 * metrics['metrics']['CIDEr']:.1f}"
     assert results_table_main([str(tmp_path / "nothing")]) == 2
 
+    # the grounding table: the attention settings, the scores and their uniform baselines
+    assert results_table_main([str(out), "--grounding"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    head = [c.strip() for c in table[0].strip("|").split("|")]
+    row = dict(zip(head, (c.strip() for c in table[2].strip("|").split("|"))))
+    g = metrics["grounding"]
+    assert row["texture"] == "flat" and row["grid"] == "7x7" and row["annotations"] == "none"
+    def fmt(value, spec):  # a random-encoder model may name no object at all: n/a
+        return "n/a" if value is None else spec.format(value)
+
+    assert row["hit rate"] == fmt(g["hit_rate"], "{:.3f}") and row["mass in box"] == fmt(g["mass_in_box"], "{:.3f}")
+    assert row["hit / uniform"] == fmt(g["hit_rate_ratio"], "{:.1f}x")
+
     # runs compared at one training budget: the validation the trainer logged after that epoch
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     last = [r for r in history if "CIDEr" in r][-1]
