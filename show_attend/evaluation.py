@@ -200,6 +200,8 @@ def _ensemble(first, first_ckpt: dict[str, Any], cfg, paths: list[Path], device:
             raise ValueError(f"ensemble member {path} fine-tuned its encoder block: not supported in an ensemble")
         for key in keys:
             mine, theirs = getattr(cfg.encoder, key), getattr(other_cfg.encoder, key)
+            if key == "weights":  # a weights file may be named by another path on another machine
+                mine, theirs = (w if w in ("imagenet", "none") else Path(w).name for w in (mine, theirs))
             if mine != theirs:
                 raise ValueError(f"ensemble member {path}: encoder.{key} is {theirs!r}, the first checkpoint's "
                                  f"{mine!r}; members must read the same annotations")

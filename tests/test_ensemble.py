@@ -95,3 +95,10 @@ def test_evaluate_an_ensemble_of_checkpoints(trained_run, tmp_path):
     with pytest.raises(ValueError, match="vocabulary differs"):
         evaluate_checkpoint(run_dir / "best.pt", split="val", tokenizer="python", progress=False,
                             ensemble=[tmp_path / "other_vocab.pt"])
+    # So is a member that read other annotations (here: another input size).
+    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+    ckpt["config"]["encoder"]["image_size"] = 2 * ckpt["config"]["encoder"]["image_size"]
+    torch.save(ckpt, tmp_path / "other_input.pt")
+    with pytest.raises(ValueError, match="encoder.image_size"):
+        evaluate_checkpoint(run_dir / "best.pt", split="val", tokenizer="python", progress=False,
+                            ensemble=[tmp_path / "other_input.pt"])
