@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny generated data and one tiny trained run, all on CPU."""
+"""Shared fixtures and helpers: tiny generated data, one tiny trained run, small decoders; all on CPU."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +10,21 @@ from show_attend.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "vgg16_features_imagenet.pth"
+
+# Special-token ids of the small decoders below (as a Vocabulary numbers them).
+PAD, START, END, UNK = 0, 1, 2, 3
+IDS = dict(start_id=START, end_id=END, pad_id=PAD, unk_id=UNK)
+
+
+def sharp_decoder(vocab_size: int = 12, seed: int = 0, scale: float = 3.0):
+    """A small random decoder (D=512 annotations) in eval mode, for the search tests."""
+    from show_attend.decoder import AttentionDecoder
+
+    torch.manual_seed(seed)
+    dec = AttentionDecoder(vocab_size, 512, 16, 24, 20, dropout=0.0).eval()
+    with torch.no_grad():  # sharper, context-dependent distributions
+        dec.L_o.weight.mul_(scale * 10)
+    return dec
 
 
 def tiny_config(root: Path, *overrides: str):

@@ -4,24 +4,14 @@ import itertools
 import pytest
 import torch
 
-from show_attend.decoder import AttentionDecoder
 from show_attend.decoding import beam_search, decode, greedy_decode
 from show_attend.vocab import Vocabulary
 
-PAD, START, END, UNK = 0, 1, 2, 3
-IDS = dict(start_id=START, end_id=END, pad_id=PAD, unk_id=UNK)
-
-
-def _model(vocab_size=12, seed=0, scale=3.0):
-    torch.manual_seed(seed)
-    dec = AttentionDecoder(vocab_size, 512, 16, 24, 20, dropout=0.0).eval()
-    with torch.no_grad():  # sharper, context-dependent distributions
-        dec.L_o.weight.mul_(scale * 10)
-    return dec
+from conftest import END, IDS, PAD, START, UNK, sharp_decoder
 
 
 def test_beam_one_equals_greedy():
-    dec = _model()
+    dec = sharp_decoder()
     feats = torch.randn(6, 49, 512)
     greedy = greedy_decode(dec, feats, max_length=8, **IDS)
     beam = beam_search(dec, feats, beam_size=1, max_length=8, **IDS)
@@ -46,7 +36,7 @@ def _sequence_log_prob(dec, feats, tokens, finished):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_wide_beam_finds_brute_force_optimum(seed):
     """Vocabulary of 2 words + <end>, at most 4 steps: a beam wider than every prefix is exact."""
-    dec = _model(vocab_size=6, seed=seed, scale=0.3)
+    dec = sharp_decoder(vocab_size=6, seed=seed, scale=0.3)
     feats = torch.randn(1, 49, 512)
     max_len = 4
     best = (None, -float("inf"))
@@ -63,7 +53,7 @@ def test_wide_beam_finds_brute_force_optimum(seed):
 
 
 def test_batched_equals_per_image():
-    dec = _model(seed=3)
+    dec = sharp_decoder(seed=3)
     feats = torch.randn(5, 49, 512)
     batched = beam_search(dec, feats, beam_size=3, max_length=10, **IDS)
     for i in range(5):
@@ -74,7 +64,7 @@ def test_batched_equals_per_image():
 
 
 def test_model_that_never_ends_still_gets_a_caption():
-    dec = _model()
+    dec = sharp_decoder()
     with torch.no_grad():
         dec.L_o.bias[END] = -1e4  # <end> is never the best choice
     feats = torch.randn(3, 49, 512)
@@ -87,7 +77,7 @@ def test_model_that_never_ends_still_gets_a_caption():
 
 
 def test_no_special_tokens_and_unk_suppression():
-    dec = _model()
+    dec = sharp_decoder()
     with torch.no_grad():
         dec.L_o.bias[UNK] = 50.0  # <unk> would win everywhere
     feats = torch.randn(4, 49, 512)
@@ -98,7 +88,7 @@ def test_no_special_tokens_and_unk_suppression():
 
 
 def test_length_penalty_prefers_longer_captions():
-    dec = _model(seed=5, scale=0.2)
+    dec = sharp_decoder(seed=5, scale=0.2)
     feats = torch.randn(8, 49, 512)
     plain = beam_search(dec, feats, beam_size=4, max_length=12, **IDS)
     penalised = beam_search(dec, feats, beam_size=4, max_length=12, length_penalty=2.0, **IDS)
@@ -107,7 +97,7 @@ def test_length_penalty_prefers_longer_captions():
 
 def test_decode_fills_words_and_restores_mode():
     vocab = Vocabulary(["red", "circle", "blue", "square", "a", "and", "big", "small"])
-    dec = _model(vocab_size=len(vocab))
+    dec = sharp_decoder(vocab_size=len(vocab))
     dec.train()
     out = decode(dec, torch.randn(2, 49, 512), vocab, beam_size=2, max_length=5)
     assert dec.training

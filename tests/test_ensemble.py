@@ -4,25 +4,15 @@ import itertools
 import pytest
 import torch
 
-from show_attend.decoder import AttentionDecoder
 from show_attend.decoding import beam_search, greedy_decode
 from show_attend.ensemble import DecoderEnsemble
 from show_attend.evaluation import evaluate_checkpoint
 
-PAD, START, END, UNK = 0, 1, 2, 3
-IDS = dict(start_id=START, end_id=END, pad_id=PAD, unk_id=UNK)
-
-
-def _model(vocab_size=12, seed=0, scale=3.0):
-    torch.manual_seed(seed)
-    dec = AttentionDecoder(vocab_size, 512, 16, 24, 20, dropout=0.0).eval()
-    with torch.no_grad():  # sharper, context-dependent distributions
-        dec.L_o.weight.mul_(scale * 10)
-    return dec
+from conftest import END, IDS, START, sharp_decoder
 
 
 def test_step_is_the_mean_of_the_members_distributions():
-    a, b = _model(seed=0), _model(seed=1)
+    a, b = sharp_decoder(seed=0), sharp_decoder(seed=1)
     ens = DecoderEnsemble([a, b]).eval()
     feats = torch.randn(3, 49, 512)
     prev = torch.full((3,), START)
@@ -38,7 +28,7 @@ def test_step_is_the_mean_of_the_members_distributions():
 
 
 def test_ensemble_of_one_decodes_like_its_member():
-    dec = _model(seed=2)
+    dec = sharp_decoder(seed=2)
     ens = DecoderEnsemble([dec]).eval()
     feats = torch.randn(4, 49, 512)
     for search in (lambda d: greedy_decode(d, feats, max_length=8, **IDS),
@@ -53,7 +43,7 @@ def test_ensemble_of_one_decodes_like_its_member():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_wide_beam_finds_the_ensembles_brute_force_optimum(seed):
     """2 words + <end>, at most 4 steps: the best sequence under the averaged distribution."""
-    ens = DecoderEnsemble([_model(6, seed, 0.3), _model(6, seed + 10, 0.3)]).eval()
+    ens = DecoderEnsemble([sharp_decoder(6, seed, 0.3), sharp_decoder(6, seed + 10, 0.3)]).eval()
     feats = torch.randn(1, 49, 512)
 
     def log_prob(tokens, finished):
@@ -74,7 +64,7 @@ def test_wide_beam_finds_the_ensembles_brute_force_optimum(seed):
 
 def test_members_must_share_the_vocabulary_size():
     with pytest.raises(ValueError, match="vocabulary"):
-        DecoderEnsemble([_model(12), _model(13)])
+        DecoderEnsemble([sharp_decoder(12), sharp_decoder(13)])
 
 
 def test_evaluate_an_ensemble_of_checkpoints(trained_run, tmp_path):
