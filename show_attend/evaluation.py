@@ -185,6 +185,7 @@ def _ensemble(first, first_ckpt: dict[str, Any], cfg, paths: list[Path], device:
     from .config import config_from_dict
     from .decoder import build_decoder
     from .ensemble import DecoderEnsemble
+    from .results_table import weights_label
 
     if first_ckpt.get("encoder_block5"):
         raise ValueError("ensembles of checkpoints with a fine-tuned encoder block are not supported")
@@ -200,8 +201,8 @@ def _ensemble(first, first_ckpt: dict[str, Any], cfg, paths: list[Path], device:
             raise ValueError(f"ensemble member {path} fine-tuned its encoder block: not supported in an ensemble")
         for key in keys:
             mine, theirs = getattr(cfg.encoder, key), getattr(other_cfg.encoder, key)
-            if key == "weights":  # a weights file may be named by another path on another machine
-                mine, theirs = (w if w in ("imagenet", "none") else Path(w).name for w in (mine, theirs))
+            if key == "weights":
+                mine, theirs = weights_label(mine), weights_label(theirs)
             if mine != theirs:
                 raise ValueError(f"ensemble member {path}: encoder.{key} is {theirs!r}, the first checkpoint's "
                                  f"{mine!r}; members must read the same annotations")

@@ -24,8 +24,9 @@ LABELS = {"Bleu_1": "B-1", "Bleu_2": "B-2", "Bleu_3": "B-3", "Bleu_4": "B-4", "M
           "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr"}
 
 
-def _weights_label(weights: Any) -> str:
-    """``imagenet``/``none`` as they are, a weights file by its name."""
+def weights_label(weights: Any) -> str:
+    """``imagenet``/``none`` as they are, a weights file by its name (the same file may lie at
+    different paths on different machines)."""
     weights = str(weights)
     return weights if weights in ("imagenet", "none") else Path(weights).name
 
@@ -43,7 +44,7 @@ def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, A
         "label": label or settings.get("run") or path.parent.name,
         "grounding": data.get("grounding", {}), "settings": settings,
         "objective": settings.get("objective", "xe"),
-        "weights": _weights_label(settings.get("encoder_weights", "?")),
+        "weights": weights_label(settings.get("encoder_weights", "?")),
         "grid": settings.get("grid_size"), "beam": settings.get("beam_size"),
         "split": settings.get("split"), "images": settings.get("images"),
         "tokenizer": settings.get("tokenizer"), "scores": data.get("metrics", {}), "source": str(path),
@@ -68,7 +69,7 @@ def read_history_row(run_dir: Union[str, Path], epoch: int, label: Optional[str]
     return {
         "label": label or f"{cfg.get('name', run_dir.name)} @ epoch {epoch}",
         "objective": train.get("objective", "xe"),
-        "weights": _weights_label(encoder.get("weights", "?")),
+        "weights": weights_label(encoder.get("weights", "?")),
         "grid": encoder.get("grid_size"), "beam": train.get("val_beam_size"), "split": "val",
         "images": train.get("val_max_images") or "all", "tokenizer": None,
         "scores": {c: match[-1][c] for c in COLUMNS if c in match[-1]}, "source": str(history),

@@ -150,6 +150,11 @@ def _shape_mask(shape: str, side: int) -> np.ndarray:
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
+def _check_texture(texture: str) -> None:
+    if texture not in TEXTURES:
+        raise ValueError(f"unknown texture {texture!r}; use one of {TEXTURES}")
+
+
 def _grating(rng: np.random.Generator, side: int, image_size: int) -> np.ndarray:
     """(side, side, 1) brightness factors 1 + c sin(2 pi (x cos t + y sin t) / period + phase)."""
     period = rng.uniform(*GRATING_PERIOD) * image_size
@@ -172,8 +177,7 @@ def render_scene(rng: np.random.Generator, image_size: int = 112,
     """
     if image_size < 32:
         raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
-    if texture not in TEXTURES:
-        raise ValueError(f"unknown texture {texture!r}; use one of {TEXTURES}")
+    _check_texture(texture)
     n = int(rng.integers(1, 4)) if num_objects is None else num_objects
     if not 1 <= n <= 3:
         raise ValueError(f"num_objects must be 1, 2 or 3, got {n}")
@@ -422,8 +426,7 @@ def generate_shapes_dataset(root: Union[str, Path], num_train: int = 1500, num_v
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     root = Path(root)
-    if texture not in TEXTURES:
-        raise ValueError(f"unknown texture {texture!r}; use one of {TEXTURES}")
+    _check_texture(texture)
     params = _params(num_train, num_val, num_test, image_size, seed, texture)
     if _up_to_date(root, params):
         return root
