@@ -59,6 +59,9 @@ class EncoderConfig:
     grid_size: int = 7  # 7 -> 7x7x512 (VGG's pool5 at 224 px); 14 -> the paper's 14x14x512
     image_size: int = 224
     resize_mode: str = "squash"  # squash: resize to image_size^2; center_crop: resize short side, crop
+    # How block5_conv3 (S/16 x S/16) is reduced to the grid when it is finer: max (VGG's own pool5) or
+    # avg (each cell the mean of the cells it covers; not in the paper, see encoder.py).
+    pool: str = "max"
     fine_tune_last_block: bool = False
     batch_size: int = 32  # feature extraction batch size
 
@@ -147,6 +150,7 @@ _CHOICES = {
     "encoder.name": ("vgg16",),
     "encoder.grid_size": (7, 14),
     "encoder.resize_mode": ("squash", "center_crop"),
+    "encoder.pool": ("max", "avg"),
     "model.gate": ("scalar", "vector", "none"),
     "model.deep_output_activation": ("none", "tanh"),
     "model.annotation_norm": ("none", "layernorm", "map"),

@@ -5,6 +5,12 @@
 
 At S = 224 the block5_conv3 map is 14x14: g = 14 keeps it (the paper's grid), g = 7 is a 2x2 max
 pool of it, i.e. VGG's own pool5. At S = 112 the map is already 7x7.
+
+``pool="avg"`` averages instead of taking the max (not in the paper). A max-pooled cell next to an
+object takes the strongest of its sub-cells, the one on the object's edge, so it looks much like the
+object's own cells; an averaged one is diluted by the background it also covers. On the synthetic
+shapes the cell whose features an object changes most lies inside the object's box more often with
+averaging (GROUNDING.md).
 """
 from __future__ import annotations
 
@@ -89,18 +95,24 @@ def _vgg16_features(weights: str, allow_random_fallback: bool) -> tuple[nn.Seque
     return features, str(weights)
 
 
+POOLS = ("max", "avg")
+
+
 class VGG16Encoder(nn.Module):
-    """VGG16 block1..block5_conv3 (+ReLU) and an adaptive max-pool to ``grid_size`` x ``grid_size``.
+    """VGG16 block1..block5_conv3 (+ReLU) and an adaptive max- (or avg-) pool to ``grid_size`` x ``grid_size``.
 
     forward: images (B, 3, S, S), ImageNet-normalised -> annotations (B, L, 512), L = grid_size^2.
     """
 
     def __init__(self, weights: str = "imagenet", grid_size: int = 7, fine_tune_last_block: bool = False,
-                 allow_random_fallback: bool = False):
+                 allow_random_fallback: bool = False, pool: str = "max"):
         super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         features, self.weights_label = _vgg16_features(weights, allow_random_fallback)
         self.cnn = features[: _BLOCK5_CONV3_RELU + 1]  # conv1_1 .. block5_conv3 + ReLU
         self.grid_size = grid_size
+        self.pool = pool
         self.set_fine_tuning(fine_tune_last_block)
 
     def set_fine_tuning(self, fine_tune_last_block: bool) -> None:
@@ -114,7 +126,8 @@ class VGG16Encoder(nn.Module):
         """(B, 3, S, S) -> (B, 512, g, g)."""
         fmap = self.cnn(images)  # (B, 512, S/16, S/16)
         if fmap.shape[-1] != self.grid_size or fmap.shape[-2] != self.grid_size:
-            fmap = F.adaptive_max_pool2d(fmap, self.grid_size)  # (B, 512, g, g)
+            pool = F.adaptive_max_pool2d if self.pool == "max" else F.adaptive_avg_pool2d
+            fmap = pool(fmap, self.grid_size)  # (B, 512, g, g)
         return fmap
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -127,4 +140,4 @@ def build_encoder(cfg, *, allow_random_fallback: Optional[bool] = None) -> VGG16
     if cfg.name != "vgg16":
         raise ValueError(f"unknown encoder {cfg.name!r}; available: vgg16")
     fallback = cfg.allow_random_fallback if allow_random_fallback is None else allow_random_fallback
-    return VGG16Encoder(cfg.weights, cfg.grid_size, cfg.fine_tune_last_block, fallback)
+    return VGG16Encoder(cfg.weights, cfg.grid_size, cfg.fine_tune_last_block, fallback, cfg.pool)

@@ -47,9 +47,16 @@ def images_fingerprint(paths: Sequence[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def pools_map(encoder_cfg) -> bool:
+    """Whether the grid is a pool of a finer block5_conv3 map (so ``encoder.pool`` matters)."""
+    return encoder_cfg.grid_size < encoder_cfg.image_size // 16
+
+
 def cache_key(encoder_cfg) -> str:
+    pool = getattr(encoder_cfg, "pool", "max")
+    tag = f"_{pool}pool" if pool != "max" and pools_map(encoder_cfg) else ""  # max: the keys of old caches
     return (f"{encoder_cfg.name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
-            f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}")
+            f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}{tag}")
 
 
 class FeatureStore:
@@ -131,12 +138,17 @@ def feature_path(cache_dir: str | Path, encoder_cfg, split: str) -> Path:
 
 
 def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, meta: dict[str, Any],
-                  chunk: int = 256, progress: bool = True, desc: str = "pool features") -> FeatureStore:
-    """Write a ``grid_size`` cache by max-pooling a finer cached grid (no CNN run).
+                  chunk: int = 256, progress: bool = True, desc: str = "pool features",
+                  mode: str = "max") -> FeatureStore:
+    """Write a ``grid_size`` cache by max- (or avg-) pooling a finer cached grid (no CNN run).
 
     A 7x7 cache from a 14x14 one is the same array the encoder would give (its 7x7 grid is a 2x2 max
     pool of the 14x14 block5_conv3 map, and max-pooling commutes with float16 rounding), in seconds.
+    With ``mode="avg"`` it is the mean of the float16 cells, computed in float32: equal to the
+    encoder's average within float16 rounding.
     """
+    if mode not in ("max", "avg"):
+        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
     fine = int(round(source.array.shape[1] ** 0.5))
     if fine % grid_size:
         raise ValueError(f"cannot pool a {fine}x{fine} grid to {grid_size}x{grid_size}")
@@ -151,7 +163,8 @@ def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, me
         block = np.asarray(source.array[start: start + chunk])  # (b, fine*fine, 512)
         b = len(block)
         # (b, g, k, g, k, 512): cell (r, c) of the coarse grid covers rows r*k.., cols c*k.. of the fine one
-        block = block.reshape(b, grid_size, k, grid_size, k, 512).max(axis=(2, 4))  # (b, g, g, 512)
+        block = block.reshape(b, grid_size, k, grid_size, k, 512)
+        block = block.max(axis=(2, 4)) if mode == "max" else block.astype(np.float32).mean(axis=(2, 4))  # (b, g, g, 512)
         array[start: start + b] = block.reshape(b, grid_size * grid_size, 512)
     array.flush()
     del array
@@ -197,14 +210,16 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
             return store
     finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
     if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
-        return pool_features(finer, path, encoder_cfg.grid_size, {"grid_size": encoder_cfg.grid_size},
-                             progress=progress, desc=f"{split} features (pooled)")
+        return pool_features(finer, path, encoder_cfg.grid_size,
+                             {"grid_size": encoder_cfg.grid_size, "pool": encoder_cfg.pool},
+                             progress=progress, desc=f"{split} features (pooled)", mode=encoder_cfg.pool)
     if encoder is None:
         encoder = build_encoder(encoder_cfg)
     meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,
             "weights_loaded": getattr(encoder, "weights_label", encoder_cfg.weights),
             "grid_size": encoder_cfg.grid_size, "image_size": encoder_cfg.image_size,
-            "resize_mode": encoder_cfg.resize_mode, "split": split, "images_fingerprint": fingerprint}
+            "resize_mode": encoder_cfg.resize_mode, "pool": encoder_cfg.pool, "split": split,
+            "images_fingerprint": fingerprint}
     transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode)
     return extract_features(encoder, paths, ids, path,
                             transform, meta, encoder_cfg.batch_size, num_workers, device, progress,

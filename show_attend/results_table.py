@@ -103,17 +103,19 @@ def _fmt(value: Optional[float], spec: str) -> str:
 def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The attention grounding scores of evaluation rows (synthetic data): the settings that shape
     attention, hit rate and mass-in-box next to their uniform-attention baselines, and BLEU-4."""
-    head = ["configuration", "texture", "input", "grid", "annotations", "location", "h0", "lambda", "beam",
+    head = ["configuration", "texture", "input", "grid", "pool", "annotations", "location", "h0", "lambda", "beam",
             "split", "hit rate", "uniform hit", "hit / uniform", "mass in box", "uniform mass",
             "mass / uniform", "B-4"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 10 + "---:|" * 7]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 11 + "---:|" * 7]
     for r in rows:
         g, s = r.get("grounding") or {}, r.get("settings") or {}
         if not g:
             raise ValueError(f"{r['source']} has no grounding score (evaluate on the synthetic shapes data)")
         model = s.get("model", {})
         texture = _run_config(r["source"]).get("data", {}).get("synthetic", {}).get("texture", "flat")
+        pooled = r["grid"] < (s.get("image_size") or 0) // 16  # else block5_conv3 is the grid itself
         cells = [r["label"], texture, f"{s.get('image_size')} px", f"{r['grid']}x{r['grid']}",
+                 s.get("pool", "max") if pooled else "-",
                  model.get("annotation_norm", "none"), "yes" if model.get("attention_location") else "no",
                  model.get("init_state", "mean"), str(s.get("alpha_c")), str(r["beam"]),
                  f"{r['split']} ({r['images']})"]

@@ -47,6 +47,7 @@ def test_evaluate_tool(trained_run, tmp_path, capsys):
     row = dict(zip(head, (c.strip() for c in table[2].strip("|").split("|"))))
     g = metrics["grounding"]
     assert row["texture"] == "flat" and row["grid"] == "7x7" and row["annotations"] == "none"
+    assert row["pool"] in ("max", "-")  # "-": block5_conv3 is already the grid, nothing pooled
     def fmt(value, spec):  # a random-encoder model may name no object at all: n/a
         return "n/a" if value is None else spec.format(value)
 

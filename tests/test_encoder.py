@@ -29,6 +29,21 @@ def test_7x7_is_2x2_max_pool_of_14x14():
     assert torch.allclose(a7, pooled)
 
 
+def test_avg_pool_option():
+    enc = VGG16Encoder("none", grid_size=14).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        fmap14 = enc.feature_map(x)  # (1, 512, 14, 14)
+        enc.grid_size, enc.pool = 7, "avg"
+        a7 = enc(x)  # (1, 49, 512)
+    pooled = torch.nn.functional.avg_pool2d(fmap14, 2).flatten(2).transpose(1, 2)
+    assert torch.allclose(a7, pooled)
+    cfg = load_config(overrides=["encoder.weights=none", "encoder.pool=avg"])
+    assert build_encoder(cfg.encoder).pool == "avg"
+    with pytest.raises(ValueError, match="pool"):
+        VGG16Encoder("none", pool="mean")
+
+
 def test_weight_files_full_and_features_only(tmp_path):
     full = torchvision.models.vgg16(weights=None).state_dict()
     torch.save(full, tmp_path / "full.pth")

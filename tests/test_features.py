@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader
 from show_attend.data.loaders import CaptionDataset, collate_captions
 from show_attend.data.prepare import prepare_dataset
 from show_attend.encoder import VGG16Encoder
-from show_attend.features import FeatureStore, ensure_features, extract_features
+from show_attend.features import FeatureStore, cache_key, ensure_features, extract_features
 from show_attend.transforms import ImageTransform
 
 from conftest import tiny_config
@@ -81,3 +81,19 @@ def test_coarse_grid_is_pooled_from_a_finer_cache(tmp_path):
                               [ds.image_dir / im.file_name for im in images], [im.image_id for im in images],
                               tmp_path / "direct" / "train.npy", ImageTransform(224), {}, progress=False)
     assert np.array_equal(np.asarray(direct.array), np.asarray(pooled.array))
+
+    # encoder.pool=avg: its own cache, averaged from the same 14x14 one, equal to the encoder's average
+    # within float16 rounding; the 14x14 grid itself is not pooled, so its cache is shared.
+    cfg7avg = tiny_config(tmp_path, *common, "encoder.grid_size=7", "encoder.pool=avg")
+    assert cache_key(cfg7avg.encoder) != cache_key(cfg7.encoder)
+    assert cache_key(tiny_config(tmp_path, *common, "encoder.grid_size=14", "encoder.pool=avg").encoder) \
+        == cache_key(cfg14.encoder)
+    averaged = ensure_features(ds, cfg7avg.encoder, "train", progress=False)
+    assert averaged.index["pooled_from"] == str(fine.path) and averaged.index["pool"] == "avg"
+    direct_avg = extract_features(VGG16Encoder(str(weights), grid_size=7, pool="avg"),
+                                  [ds.image_dir / im.file_name for im in images],
+                                  [im.image_id for im in images], tmp_path / "direct_avg" / "train.npy",
+                                  ImageTransform(224), {}, progress=False)
+    a, b = np.asarray(direct_avg.array, np.float32), np.asarray(averaged.array, np.float32)
+    assert np.allclose(a, b, rtol=2e-3, atol=1e-3)
+    assert not np.allclose(a, np.asarray(pooled.array, np.float32), rtol=2e-3, atol=1e-3)  # not the max
