@@ -98,6 +98,11 @@ def _vgg16_features(weights: str, allow_random_fallback: bool) -> tuple[nn.Seque
 POOLS = ("max", "avg")
 
 
+def pools_block5(grid_size: int, image_size: int) -> bool:
+    """Whether the grid is a pool of a finer block5_conv3 map (S/16 x S/16), i.e. whether the pool mode matters."""
+    return grid_size < image_size // 16
+
+
 class VGG16Encoder(nn.Module):
     """VGG16 block1..block5_conv3 (+ReLU) and an adaptive max- (or avg-) pool to ``grid_size`` x ``grid_size``.
 

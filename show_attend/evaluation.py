@@ -141,7 +141,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
         "length_penalty": d.length_penalty if length_penalty is None else length_penalty,
         "suppress_unk": d.suppress_unk, "encoder": cfg.encoder.name, "encoder_weights": cfg.encoder.weights,
         "grid_size": cfg.encoder.grid_size, "image_size": cfg.encoder.image_size,
-        "resize_mode": cfg.encoder.resize_mode, "pool": cfg.encoder.pool, "dataset": str(dataset.root), "device": str(dev),
+        "resize_mode": cfg.encoder.resize_mode, "pool": cfg.encoder.pool, "dataset": str(dataset.root),
+        "device": str(dev),
         "run": run_name, "objective": cfg.train.objective, "alpha_c": cfg.train.alpha_c,
         "model": dataclasses.asdict(cfg.model),
     }

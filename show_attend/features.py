@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .encoder import POOLS
+from .encoder import POOLS, pools_block5
 from .transforms import ImageTransform
 
 
@@ -48,14 +48,9 @@ def images_fingerprint(paths: Sequence[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def pools_map(encoder_cfg) -> bool:
-    """Whether the grid is a pool of a finer block5_conv3 map (so ``encoder.pool`` matters)."""
-    return encoder_cfg.grid_size < encoder_cfg.image_size // 16
-
-
 def cache_key(encoder_cfg) -> str:
-    pool = getattr(encoder_cfg, "pool", "max")
-    tag = f"_{pool}pool" if pool != "max" and pools_map(encoder_cfg) else ""  # max: the keys of old caches
+    pooled = pools_block5(encoder_cfg.grid_size, encoder_cfg.image_size)
+    tag = f"_{encoder_cfg.pool}pool" if encoder_cfg.pool != "max" and pooled else ""  # max: the keys of old caches
     return (f"{encoder_cfg.name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
             f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}{tag}")
 
@@ -165,11 +160,14 @@ def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, me
         b = len(block)
         # (b, g, k, g, k, 512): cell (r, c) of the coarse grid covers rows r*k.., cols c*k.. of the fine one
         block = block.reshape(b, grid_size, k, grid_size, k, 512)
-        block = block.max(axis=(2, 4)) if mode == "max" else block.astype(np.float32).mean(axis=(2, 4))  # (b, g, g, 512)
+        if mode == "max":
+            block = block.max(axis=(2, 4))  # (b, g, g, 512)
+        else:
+            block = block.astype(np.float32).mean(axis=(2, 4))  # (b, g, g, 512)
         array[start: start + b] = block.reshape(b, grid_size * grid_size, 512)
     array.flush()
     del array
-    index = dict(source.index, **meta, shape=[n, grid_size * grid_size, 512],
+    index = dict(source.index, **meta, pool=mode, shape=[n, grid_size * grid_size, 512],
                  bytes_per_image=grid_size * grid_size * 512 * 2, pooled_from=str(source.path))
     tmp_json = out_path.with_name(out_path.stem + ".tmp.json")
     tmp_json.write_text(json.dumps(index))
@@ -212,8 +210,7 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
     finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
     if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
         return pool_features(finer, path, encoder_cfg.grid_size,
-                             {"grid_size": encoder_cfg.grid_size, "pool": encoder_cfg.pool},
-                             progress=progress, desc=f"{split} features (pooled)", mode=encoder_cfg.pool)
+                             {"grid_size": encoder_cfg.grid_size}, progress=progress, desc=f"{split} features (pooled)", mode=encoder_cfg.pool)
     if encoder is None:
         encoder = build_encoder(encoder_cfg)
     meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,

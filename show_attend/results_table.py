@@ -103,6 +103,7 @@ def _fmt(value: Optional[float], spec: str) -> str:
 def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The attention grounding scores of evaluation rows (synthetic data): the settings that shape
     attention, hit rate and mass-in-box next to their uniform-attention baselines, and BLEU-4."""
+    from .encoder import pools_block5  # here: reading tables needs no torch otherwise
     head = ["configuration", "texture", "input", "grid", "pool", "annotations", "location", "h0", "lambda", "beam",
             "split", "hit rate", "uniform hit", "hit / uniform", "mass in box", "uniform mass",
             "mass / uniform", "B-4"]
@@ -113,7 +114,7 @@ def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
             raise ValueError(f"{r['source']} has no grounding score (evaluate on the synthetic shapes data)")
         model = s.get("model", {})
         texture = _run_config(r["source"]).get("data", {}).get("synthetic", {}).get("texture", "flat")
-        pooled = r["grid"] < (s.get("image_size") or 0) // 16  # else block5_conv3 is the grid itself
+        pooled = pools_block5(r["grid"], s.get("image_size") or 0)  # else block5_conv3 is the grid itself
         cells = [r["label"], texture, f"{s.get('image_size')} px", f"{r['grid']}x{r['grid']}",
                  s.get("pool", "max") if pooled else "-",
                  model.get("annotation_norm", "none"), "yes" if model.get("attention_location") else "no",
