@@ -226,6 +226,13 @@ def _grounding(dataset, split: str, decoded: dict[str, Decoded], cfg) -> dict[st
     return grounding_score(samples, grid_size=cfg.encoder.grid_size, image_size=size)
 
 
+def _offset_sentence(offset: Optional[Sequence[float]]) -> str:
+    if offset is None:
+        return ""
+    return (f" On average the peak cell's centre lies {offset[0]:+.2f} cells right and {offset[1]:+.2f} cells "
+            "down of the named box's centre.")
+
+
 def _report_markdown(table: str, settings: dict[str, Any], results: dict[str, str],
                      refs: dict[str, list[str]], per_image: dict[str, float], grounding: dict[str, Any],
                      n: int = 5) -> str:
@@ -250,8 +257,11 @@ def _report_markdown(table: str, settings: dict[str, Any], results: dict[str, st
                   f"{fmt(grounding['uniform_mass'])} | {fmt(grounding['uniform_hit_rate'])} |",
                   f"| attention mass inside the box | {fmt(grounding['mass_in_box'])} | "
                   f"{fmt(grounding['uniform_mass'])} | |",
+                  f"| peak cell on or next to the box (overlaps it) | {fmt(grounding.get('near_rate'))} | | "
+                  f"{fmt(grounding.get('uniform_near_rate'))} |",
                   "", f"{grounding['n_words']} grounded colour/shape words; "
-                  f"{grounding.get('n_unmatched', 0)} generated object words name no object in the image.", ""]
+                  f"{grounding.get('n_unmatched', 0)} generated object words name no object in the image."
+                  + _offset_sentence(grounding.get("mean_peak_offset")), ""]
     if per_image:
         ranked = sorted(per_image, key=lambda k: per_image[k])
         for title, ids in (("Best", ranked[::-1][:n]), ("Worst", ranked[:n])):

@@ -31,6 +31,12 @@ Scores per grounded word, averaged (``grounding_score``):
   box's area share, but a small box on a 7x7 grid may hold no cell centre at all, and then no
   model can hit it either).
 * uniform_mass: the box's area share (the mass a uniform map puts in it).
+* near: the argmax cell overlaps the box (shares pixels with it), i.e. the peak is inside the box
+  or in a cell on its border: a near miss counts. Its chance level is the fraction of cells that
+  overlap the box (``uniform_near``).
+* offset: where the peak cell's centre lies relative to the centre of the (nearest) named box, in
+  cells, (dx to the right, dy down); averaged over the words, a systematic displacement of the
+  peaks shows up here (``mean_peak_offset``).
 
 The encoder sees the whole (square) image, so the grid spans the full image.
 """
@@ -103,6 +109,9 @@ class WordScore:
     mass: float
     uniform_hit: float
     uniform_mass: float
+    near: bool
+    uniform_near: float
+    offset: tuple[float, float]  # peak cell centre - box centre, in cells (right, down)
 
 
 def _size_wh(image_size: Union[int, Sequence[int]]) -> tuple[int, int]:
@@ -124,6 +133,22 @@ def _in_box(x: np.ndarray, y: np.ndarray, box: Sequence[float]) -> np.ndarray:
     return (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
 
 
+def _cells_overlapping(box: Sequence[float], g: int, w: int, h: int) -> np.ndarray:
+    """(g, g) bool: the cells (row, column) that share a positive area with the box."""
+    x0, y0, x1, y1 = box
+    edges_x, edges_y = np.arange(g + 1) * w / g, np.arange(g + 1) * h / g
+    cols = (edges_x[:-1] < x1) & (edges_x[1:] > x0)
+    rows = (edges_y[:-1] < y1) & (edges_y[1:] > y0)
+    return rows[:, None] & cols[None, :]
+
+
+def _gap_in_cells(px: float, py: float, box: Sequence[float], cw: float, ch: float) -> float:
+    """Euclidean distance from a point to a box, in cells (0 inside)."""
+    x0, y0, x1, y1 = box
+    dx, dy = max(x0 - px, 0.0, px - x1) / cw, max(y0 - py, 0.0, py - y1) / ch
+    return float(np.hypot(dx, dy))
+
+
 def score_sample(tokens: Sequence[str], alphas: Any, objects: Sequence[Mapping[str, Any]],
                  grid_size: int, image_size: Union[int, Sequence[int]],
                  kinds: Sequence[str] = SCORED_KINDS) -> tuple[list[WordScore], list[int]]:
@@ -142,6 +167,8 @@ def score_sample(tokens: Sequence[str], alphas: Any, objects: Sequence[Mapping[s
     cx, cy = np.meshgrid(centres * w / g, centres * h / g)  # (g, g): x per column, y per row
     boxes = [tuple(float(v) for v in obj["box"]) for obj in objects]
     cells_in = [_in_box(cx, cy, b) for b in boxes]
+    cells_touch = [_cells_overlapping(b, g, w, h) for b in boxes]
+    cw, ch = w / g, h / g
     area_share = [(_pixel_range(b[0], b[2], w).stop - _pixel_range(b[0], b[2], w).start)
                   * (_pixel_range(b[1], b[3], h).stop - _pixel_range(b[1], b[3], h).start) / (w * h)
                   for b in boxes]
@@ -169,10 +196,15 @@ def score_sample(tokens: Sequence[str], alphas: Any, objects: Sequence[Mapping[s
             inside = float(up[_pixel_range(b[1], b[3], h), _pixel_range(b[0], b[2], w)].sum())
             masses.append(inside / total if total > 0 else 0.0)
         union = np.zeros((g, g), dtype=bool)
+        touch = np.zeros((g, g), dtype=bool)
         for k in cands:
             union |= cells_in[k]
+            touch |= cells_touch[k]
+        nearest = boxes[min(cands, key=lambda k: _gap_in_cells(px, py, boxes[k], cw, ch))]
+        offset = ((px - (nearest[0] + nearest[2]) / 2) / cw, (py - (nearest[1] + nearest[3]) / 2) / ch)
         scores.append(WordScore(t, tokens[t], kind, tuple(cands), bool(hit), max(masses),
-                                float(union.mean()), max(area_share[k] for k in cands)))
+                                float(union.mean()), max(area_share[k] for k in cands),
+                                bool(touch[r, c]), float(touch.mean()), (float(offset[0]), float(offset[1]))))
     return scores, unmatched
 
 
@@ -180,8 +212,8 @@ def _summary(scores: Sequence[WordScore], n_unmatched: int) -> dict[str, Any]:
     n = len(scores)
     if n == 0:
         return {"hit_rate": None, "mass_in_box": None, "uniform_hit_rate": None, "uniform_mass": None,
-                "hit_rate_ratio": None, "mass_ratio": None, "n_words": 0, "n_unmatched": n_unmatched,
-                "n_ambiguous": 0}
+                "hit_rate_ratio": None, "mass_ratio": None, "near_rate": None, "uniform_near_rate": None,
+                "mean_peak_offset": None, "n_words": 0, "n_unmatched": n_unmatched, "n_ambiguous": 0}
     hit = float(np.mean([s.hit for s in scores]))
     mass = float(np.mean([s.mass for s in scores]))
     u_hit = float(np.mean([s.uniform_hit for s in scores]))
@@ -189,6 +221,9 @@ def _summary(scores: Sequence[WordScore], n_unmatched: int) -> dict[str, Any]:
     return {"hit_rate": hit, "mass_in_box": mass, "uniform_hit_rate": u_hit, "uniform_mass": u_mass,
             "hit_rate_ratio": hit / u_hit if u_hit > 0 else None,
             "mass_ratio": mass / u_mass if u_mass > 0 else None,
+            "near_rate": float(np.mean([s.near for s in scores])),
+            "uniform_near_rate": float(np.mean([s.uniform_near for s in scores])),
+            "mean_peak_offset": [float(np.mean([s.offset[i] for s in scores])) for i in (0, 1)],
             "n_words": n, "n_unmatched": n_unmatched,
             "n_ambiguous": sum(len(s.candidates) > 1 for s in scores)}
 
@@ -215,7 +250,8 @@ def grounding_score(samples: Sequence[Any], grid_size: int, image_size: Union[in
 
     Returns:
         ``hit_rate``, ``mass_in_box``, ``uniform_hit_rate``, ``uniform_mass``, ``hit_rate_ratio``
-        (hit_rate / uniform_hit_rate), ``mass_ratio``, ``n_words`` (grounded words scored),
+        (hit_rate / uniform_hit_rate), ``mass_ratio``, ``near_rate`` (peak cell overlaps the box) and
+        its chance ``uniform_near_rate``, ``mean_peak_offset`` ([dx, dy] in cells), ``n_words`` (grounded words scored),
         ``n_unmatched`` (object words naming nothing in the image), ``n_ambiguous``,
         ``n_samples`` and ``per_kind`` ({kind: the same keys}). Rates are None when undefined.
         See the module docstring for the exact definitions.

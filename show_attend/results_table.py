@@ -102,12 +102,13 @@ def _fmt(value: Optional[float], spec: str) -> str:
 
 def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The attention grounding scores of evaluation rows (synthetic data): the settings that shape
-    attention, hit rate and mass-in-box next to their uniform-attention baselines, and BLEU-4."""
+    attention, hit rate and mass-in-box next to their uniform-attention baselines, the near-miss
+    rate (peak cell overlapping the box) and the mean peak offset from the box centre, and BLEU-4."""
     from .encoder import pools_block5  # here: reading tables needs no torch otherwise
     head = ["configuration", "texture", "input", "grid", "pool", "annotations", "location", "h0", "lambda", "beam",
             "split", "hit rate", "uniform hit", "hit / uniform", "mass in box", "uniform mass",
-            "mass / uniform", "B-4"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 11 + "---:|" * 7]
+            "mass / uniform", "peak on or next to box", "uniform", "peak offset (cells)", "B-4"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 11 + "---:|" * 10]
     for r in rows:
         g, s = r.get("grounding") or {}, r.get("settings") or {}
         if not g:
@@ -124,6 +125,9 @@ def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
         cells.append(_fmt(g.get("hit_rate_ratio"), "{:.1f}x"))
         cells += [_fmt(g.get(k), "{:.3f}") for k in ("mass_in_box", "uniform_mass")]
         cells.append(_fmt(g.get("mass_ratio"), "{:.1f}x"))
+        cells += [_fmt(g.get(k), "{:.3f}") for k in ("near_rate", "uniform_near_rate")]
+        offset = g.get("mean_peak_offset")  # None: evaluated before it was recorded, or no word
+        cells.append("n/a" if offset is None else f"{offset[0]:+.2f}, {offset[1]:+.2f}")
         cells.append(f"{100 * r['scores']['Bleu_4']:.1f}" if "Bleu_4" in r["scores"] else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -53,6 +53,8 @@ def test_evaluate_tool(trained_run, tmp_path, capsys):
 
     assert row["hit rate"] == fmt(g["hit_rate"], "{:.3f}") and row["mass in box"] == fmt(g["mass_in_box"], "{:.3f}")
     assert row["hit / uniform"] == fmt(g["hit_rate_ratio"], "{:.1f}x")
+    assert row["peak on or next to box"] == fmt(g["near_rate"], "{:.3f}")
+    assert row["uniform"] == fmt(g["uniform_near_rate"], "{:.3f}")
 
     # runs compared at one training budget: the validation the trainer logged after that epoch
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]

@@ -45,6 +45,13 @@ def test_hand_computed_two_objects_four_words():
     assert out["uniform_mass"] == pytest.approx((500 + 500 + 900 + 900) / 4900 / 4)
     assert out["hit_rate_ratio"] == pytest.approx(0.75 / ((4 + 4 + 9 + 9) / 49 / 4))
     assert out["mass_ratio"] == pytest.approx(np.mean(masses) / (1 / 7))
+    # near: the peak cell shares pixels with the box. (3,3) spans [30, 40) and misses [40, 70) too;
+    # cells overlapping the red box: columns 0-1 x rows 0-2 = 6, the blue box: 3x3 = 9.
+    assert out["near_rate"] == pytest.approx(3 / 4)
+    assert out["uniform_near_rate"] == pytest.approx((6 + 6 + 9 + 9) / 49 / 4)
+    # offsets of the peak cell centres from the box centres (10, 12.5) and (55, 55), in cells:
+    # (-0.5, -0.75), (0.5, 0.25), (-2, -2), (0, 0)
+    assert out["mean_peak_offset"] == pytest.approx([-0.5, -0.625])
     color, shape = out["per_kind"]["color"], out["per_kind"]["shape"]
     assert color["n_words"] == 2 and color["hit_rate"] == pytest.approx(0.5)
     assert color["mass_in_box"] == pytest.approx((1.0 + 0.015625) / 2)
@@ -90,6 +97,20 @@ def test_ambiguous_word_hits_any_candidate_with_max_mass():
     # chance of a hit: cell centres in the union (4 + 4 of 49); uniform mass: the larger share
     assert out["uniform_hit_rate"] == pytest.approx(8 / 49)
     assert out["uniform_mass"] == pytest.approx(400 / 4900)
+    # the offset is taken from the nearest candidate: (65, 65) - (60, 60) = half a cell each way
+    assert out["near_rate"] == 1.0 and out["mean_peak_offset"] == pytest.approx([0.5, 0.5])
+
+
+def test_near_miss_is_near_but_not_a_hit():
+    objects = [_obj("red", "circle", "small", [12, 12, 32, 32])]  # overlaps cells 1-3, centre (22, 22)
+    # "red" peaks on cell (3,3) = [30, 40)^2: overlaps the box, but its centre (35, 35) is outside;
+    # "circle" on cell (0,2): row 0 = [0, 10) does not reach the box.
+    alphas = _one_hot_steps([(3, 3), (0, 2)])
+    out = grounding_score([(["red", "circle"], alphas, objects)], G, SIZE)
+    assert out["hit_rate"] == 0.0 and out["near_rate"] == pytest.approx(0.5)
+    assert out["uniform_near_rate"] == pytest.approx(9 / 49)  # rows 1-3 x columns 1-3
+    # (35, 35) - (22, 22) = (1.3, 1.3) cells; (25, 5) - (22, 22) = (0.3, -1.7)
+    assert out["mean_peak_offset"] == pytest.approx([0.8, -0.2])
 
 
 def test_unmatched_words_are_counted_separately():
