@@ -153,6 +153,7 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
                         help="override the checkpoint's config, e.g. --set data.root=/path/to/Flickr8k")
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/eval_<split>_b<k>)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (as in train.py)")
     args = parser.parse_args(argv)
     _setup_logging()
     ckpt = args.checkpoint
@@ -169,7 +170,8 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
                                      max_length=args.max_length, length_penalty=args.length_penalty,
                                      encoder_weights=args.encoder_weights, device=args.device,
                                      max_images=args.max_images, tokenizer=args.tokenizer,
-                                     overrides=args.overrides, ensemble=args.ensemble)
+                                     overrides=args.overrides, ensemble=args.ensemble,
+                                     progress=not args.no_progress)
     except (WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
