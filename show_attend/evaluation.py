@@ -251,7 +251,7 @@ def _report_markdown(table: str, settings: dict[str, Any], results: dict[str, st
                   "For each generated colour or shape word that names an object of the image: is the "
                   "attention peak of that step inside the object's box, and how much attention mass "
                   "falls inside it. Uniform attention would score the box's share of the image.", "",
-                  "| | model | uniform attention (box's share of the image) | chance over cell centres |",
+                  "| | model | uniform attention (box's share of the image) | chance (peak cell drawn uniformly) |",
                   "|---|---|---|---|",
                   f"| peak inside the box (hit rate) | {fmt(grounding['hit_rate'])} | "
                   f"{fmt(grounding['uniform_mass'])} | {fmt(grounding['uniform_hit_rate'])} |",

@@ -209,8 +209,8 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
             return store
     finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
     if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
-        return pool_features(finer, path, encoder_cfg.grid_size,
-                             {"grid_size": encoder_cfg.grid_size}, progress=progress, desc=f"{split} features (pooled)", mode=encoder_cfg.pool)
+        return pool_features(finer, path, encoder_cfg.grid_size, {"grid_size": encoder_cfg.grid_size},
+                             progress=progress, desc=f"{split} features (pooled)", mode=encoder_cfg.pool)
     if encoder is None:
         encoder = build_encoder(encoder_cfg)
     meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,
