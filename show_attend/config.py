@@ -4,6 +4,9 @@ Every section is a dataclass; an unknown key or a value of the wrong type raises
 :class:`ConfigError` with the list of valid keys, so a typo never passes silently.
 
     cfg = load_config("configs/shapes_demo.yaml", overrides=["model.attention_dim=256"])
+
+A file may name another as its ``_base_`` and hold only the values it changes (see
+:func:`read_yaml_config`).
 """
 from __future__ import annotations
 
@@ -282,14 +285,49 @@ def _check_key_exists(key: str) -> None:
         prefix += part + "."
 
 
+BASE_KEY = "_base_"
+
+
+def _deep_update(tree: dict[str, Any], new: dict[str, Any]) -> None:
+    """Write ``new`` over ``tree`` section by section (a child file over its base)."""
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(tree.get(key), dict):
+            _deep_update(tree[key], value)
+        else:
+            tree[key] = value
+
+
+def read_yaml_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The raw mapping of a config file, with its ``_base_`` chain resolved (not yet validated).
+
+    A file may start from another: ``_base_: flickr8k_vgg16_7x7.yaml`` (relative to the file) loads
+    that one first and writes this file's keys over it, section by section, as mmdetection's
+    ``_base_`` does; so a config holds only what it changes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        where = f" (the {BASE_KEY} of {_seen[-1]})" if _seen else ""
+        raise ConfigError(f"config file not found: {path}{where}")
+    resolved = path.resolve()
+    if resolved in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, resolved))
+        raise ConfigError(f"{BASE_KEY} cycle: {chain}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: {BASE_KEY} must be one file name, got {base!r}")
+    tree = read_yaml_config(path.parent / base, (*_seen, resolved))
+    _deep_update(tree, data)
+    return tree
+
+
 def load_config(path: Optional[str | Path] = None, overrides: Optional[list[str]] = None) -> Config:
     """Load a YAML file (or the defaults when ``path`` is None) and apply ``key=value`` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml_config(path) if path is not None else {}
     return config_from_dict(data, overrides)
 
 

@@ -68,3 +68,61 @@ def test_wrong_values_are_errors(override, message):
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found"):
         load_config("does/not/exist.yaml")
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_base_file_is_loaded_first_and_written_over(tmp_path):
+    _write(tmp_path / "base.yaml", "name: base\nmodel:\n  attention_dim: 128\n  dropout: 0.3\noptim:\n  lr: 1.0e-3\n")
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "sub" / "mid.yaml", "_base_: ../base.yaml\nname: mid\nmodel:\n  dropout: 0.1\n")
+    child = _write(tmp_path / "sub" / "child.yaml", "_base_: mid.yaml\nname: child\noptim:\n  lr: 2.0e-3\n")
+    cfg = load_config(child, ["model.attention_dim=64"])
+    assert cfg.name == "child"
+    assert cfg.model.dropout == 0.1           # from mid, over base
+    assert cfg.optim.lr == 2.0e-3             # from child, over base
+    assert cfg.model.attention_dim == 64      # the override, over all files
+    assert load_config(tmp_path / "sub" / "mid.yaml").model.attention_dim == 128  # kept from base
+
+
+def test_base_errors_name_the_file(tmp_path):
+    _write(tmp_path / "a.yaml", "_base_: b.yaml\n")
+    _write(tmp_path / "b.yaml", "_base_: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+    _write(tmp_path / "c.yaml", "_base_: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"not found: .*missing.yaml \(the _base_ of .*c.yaml\)"):
+        load_config(tmp_path / "c.yaml")
+    _write(tmp_path / "d.yaml", "_base_: c.yaml\nmodel:\n  atention_dim: 3\n")
+    _write(tmp_path / "c.yaml", "name: c\n")
+    with pytest.raises(ConfigError, match="valid keys in model"):
+        load_config(tmp_path / "d.yaml")
+    _write(tmp_path / "e.yaml", "_base_: [c.yaml, d.yaml]\n")
+    with pytest.raises(ConfigError, match="one file name"):
+        load_config(tmp_path / "e.yaml")
+
+
+def _changed(a, b, prefix=""):
+    """Dotted keys whose values differ between two config dicts."""
+    out = []
+    for key in a:
+        if isinstance(a[key], dict):
+            out += _changed(a[key], b[key], f"{prefix}{key}.")
+        elif a[key] != b[key]:
+            out.append(prefix + key)
+    return sorted(out)
+
+
+@pytest.mark.parametrize("child, base, switches", [
+    ("flickr8k_vgg16_14x14", "flickr8k_vgg16_7x7", ["encoder.grid_size", "name"]),
+    ("flickr8k_vgg16_7x7_lr8e-4", "flickr8k_vgg16_7x7", ["name", "optim.lr", "train.epochs"]),
+    ("flickr8k_vgg16_7x7_lr8e-4_scst", "flickr8k_vgg16_7x7_scst", ["name", "train.epochs", "train.init_from"]),
+    ("flickr8k_vgg16_7x7_ls_scst", "flickr8k_vgg16_7x7_scst", ["name", "train.init_from"]),
+])
+def test_shipped_configs_differ_from_their_base_only_in_their_switches(child, base, switches):
+    a = load_config(REPO / f"configs/{base}.yaml").to_dict()
+    b = load_config(REPO / f"configs/{child}.yaml").to_dict()
+    assert _changed(a, b) == switches
