@@ -147,7 +147,7 @@ class Config:
         return dataclasses.asdict(self)
 
 
-_CHOICES = {
+CHOICES = {
     "data.source": ("synthetic", "flickr8k", "karpathy"),
     "data.synthetic.texture": ("flat", "grating"),
     "encoder.name": ("vgg16",),
@@ -165,6 +165,16 @@ _CHOICES = {
     "train.val_metric": ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr",
                          "loss"),
 }
+
+
+def check_choice(key: str, value: Any, name: Optional[str] = None) -> None:
+    """Raise ValueError unless ``value`` is one of ``CHOICES[key]``.
+
+    For the modules, which are usable without a Config: one list of the valid values per setting,
+    here, checked the same way whether it comes from a YAML file or a constructor argument.
+    """
+    if value not in CHOICES[key]:
+        raise ValueError(f"{name or key.rsplit('.', 1)[-1]} must be one of {list(CHOICES[key])}, got {value!r}")
 
 
 def _check_value(path: str, value: Any, tp: Any) -> Any:
@@ -225,8 +235,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
             kwargs[name] = _build(tp, data[name] or {}, path + ".")
         else:
             value = _check_value(path, data[name], tp)
-            if path in _CHOICES and value not in _CHOICES[path]:
-                raise ConfigError(f"{path}: {value!r} is not one of {list(_CHOICES[path])}")
+            if path in CHOICES and value not in CHOICES[path]:
+                raise ConfigError(f"{path}: {value!r} is not one of {list(CHOICES[path])}")
             kwargs[name] = value
     return cls(**kwargs)
 

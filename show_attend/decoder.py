@@ -21,8 +21,11 @@ n = ``hidden_dim``, K = vocabulary size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
+
+from .config import check_choice
 
 
 class SoftAttention(nn.Module):
@@ -59,7 +62,6 @@ class SoftAttention(nn.Module):
         return weighted, alpha
 
 
-ANNOTATION_NORMS = ("none", "layernorm", "map")
 
 
 class MapNorm(nn.Module):
@@ -99,19 +101,17 @@ class AttentionDecoder(nn.Module):
                  init_mlp_layers: int = 1, annotation_norm: str = "none", init_state: str = "mean",
                  location_cells: int = 0):
         super().__init__()
-        if gate not in ("scalar", "vector", "none"):
-            raise ValueError(f"gate must be scalar, vector or none, got {gate!r}")
+        check_choice("model.gate", gate)
+        check_choice("model.deep_output_activation", deep_output_activation)
+        check_choice("model.init_state", init_state)
+        check_choice("model.annotation_norm", annotation_norm)
         self.vocab_size = vocab_size
         self.feature_dim = feature_dim
         self.hidden_dim = hidden_dim
         self.gate = gate
         self.deep_output = deep_output
         self.deep_output_activation = deep_output_activation
-        if init_state not in ("mean", "zeros"):
-            raise ValueError(f"init_state must be mean or zeros, got {init_state!r}")
         self.init_from_mean = init_state == "mean"
-        if annotation_norm not in ANNOTATION_NORMS:
-            raise ValueError(f"annotation_norm must be one of {ANNOTATION_NORMS}, got {annotation_norm!r}")
         # Optional rescaling of the a_i (not in the paper): ImageNet VGG16's block5_conv3 vectors have
         # L2 norms of ~60 (synthetic shapes) to ~200 (Flickr8k, up to 1000), which saturates the tanh of
         # f_att and the LSTM gates. layernorm: each a_i to zero mean, unit variance (learned affine);

@@ -24,6 +24,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from .config import check_choice
+
 LOG = logging.getLogger(__name__)
 
 # Index of block5_conv3's ReLU in torchvision's vgg16().features; features[30] is pool5.
@@ -95,9 +97,6 @@ def _vgg16_features(weights: str, allow_random_fallback: bool) -> tuple[nn.Seque
     return features, str(weights)
 
 
-POOLS = ("max", "avg")
-
-
 def pools_block5(grid_size: int, image_size: int) -> bool:
     """Whether the grid is a pool of a finer block5_conv3 map (S/16 x S/16), i.e. whether the pool mode matters."""
     return grid_size < image_size // 16
@@ -112,8 +111,7 @@ class VGG16Encoder(nn.Module):
     def __init__(self, weights: str = "imagenet", grid_size: int = 7, fine_tune_last_block: bool = False,
                  allow_random_fallback: bool = False, pool: str = "max"):
         super().__init__()
-        if pool not in POOLS:
-            raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        check_choice("encoder.pool", pool)
         features, self.weights_label = _vgg16_features(weights, allow_random_fallback)
         self.cnn = features[: _BLOCK5_CONV3_RELU + 1]  # conv1_1 .. block5_conv3 + ReLU
         self.grid_size = grid_size

@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .encoder import POOLS, pools_block5
+from .config import check_choice
+from .encoder import pools_block5
 from .transforms import ImageTransform
 
 
@@ -143,8 +144,7 @@ def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, me
     With ``mode="avg"`` it is the mean of the float16 cells, computed in float32: equal to the
     encoder's average within float16 rounding.
     """
-    if mode not in POOLS:
-        raise ValueError(f"mode must be one of {POOLS}, got {mode!r}")
+    check_choice("encoder.pool", mode, "mode")
     fine = int(round(source.array.shape[1] ** 0.5))
     if fine % grid_size:
         raise ValueError(f"cannot pool a {fine}x{fine} grid to {grid_size}x{grid_size}")

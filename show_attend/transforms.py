@@ -12,6 +12,8 @@ from typing import Union
 import torch
 from PIL import Image
 
+from .config import check_choice
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -51,8 +53,7 @@ class ImageTransform:
     resize_mode: str = "squash"
 
     def __post_init__(self) -> None:
-        if self.resize_mode not in ("squash", "center_crop"):
-            raise ValueError(f"resize_mode must be squash or center_crop, got {self.resize_mode!r}")
+        check_choice("encoder.resize_mode", self.resize_mode)
 
     def crop_box(self, width: int, height: int) -> tuple[float, float, float, float]:
         """The region (x0, y0, x1, y1), in original pixels, that ends up in the S x S input."""

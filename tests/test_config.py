@@ -126,3 +126,30 @@ def test_shipped_configs_differ_from_their_base_only_in_their_switches(child, ba
     a = load_config(REPO / f"configs/{base}.yaml").to_dict()
     b = load_config(REPO / f"configs/{child}.yaml").to_dict()
     assert _changed(a, b) == switches
+
+
+def test_modules_check_the_same_choices_as_the_config():
+    """One list of valid values per setting: a module built without a Config rejects what YAML would."""
+    from show_attend.config import CHOICES, check_choice
+    from show_attend.decoder import AttentionDecoder
+    from show_attend.transforms import ImageTransform
+
+    check_choice("model.gate", "vector")
+    with pytest.raises(ValueError, match=r"gate must be one of \['scalar', 'vector', 'none'\], got 'Scalar'"):
+        AttentionDecoder(12, gate="Scalar")
+    with pytest.raises(ValueError, match="deep_output_activation must be one of"):
+        AttentionDecoder(12, deep_output_activation="relu")
+    with pytest.raises(ValueError, match=r"resize_mode must be one of \['squash', 'center_crop'\]"):
+        ImageTransform(224, "crop")
+    with pytest.raises(ConfigError, match=r"'crop' is not one of \['squash', 'center_crop'\]"):
+        load_config(None, ["encoder.resize_mode=crop"])
+    assert set(CHOICES) <= {f"{section}.{key}" for section, keys in Config().to_dict().items()
+                            if isinstance(keys, dict) for key in _flat(keys)}
+
+
+def _flat(tree, prefix=""):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key
