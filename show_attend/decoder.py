@@ -62,8 +62,6 @@ class SoftAttention(nn.Module):
         return weighted, alpha
 
 
-
-
 class MapNorm(nn.Module):
     """a_i * sqrt(D) / mean_j |a_j|: one scale per image, so the cells keep their relative strength."""
 
