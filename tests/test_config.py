@@ -105,15 +105,21 @@ def test_base_errors_name_the_file(tmp_path):
         load_config(tmp_path / "e.yaml")
 
 
-def _changed(a, b, prefix=""):
+def _flat(tree, prefix=""):
+    """A nested config dict as {dotted key: value}."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _changed(a, b):
     """Dotted keys whose values differ between two config dicts."""
-    out = []
-    for key in a:
-        if isinstance(a[key], dict):
-            out += _changed(a[key], b[key], f"{prefix}{key}.")
-        elif a[key] != b[key]:
-            out.append(prefix + key)
-    return sorted(out)
+    flat_b = _flat(b)
+    return sorted(key for key, value in _flat(a).items() if flat_b[key] != value)
 
 
 @pytest.mark.parametrize("child, base, switches", [
@@ -143,13 +149,4 @@ def test_modules_check_the_same_choices_as_the_config():
         ImageTransform(224, "crop")
     with pytest.raises(ConfigError, match=r"'crop' is not one of \['squash', 'center_crop'\]"):
         load_config(None, ["encoder.resize_mode=crop"])
-    assert set(CHOICES) <= {f"{section}.{key}" for section, keys in Config().to_dict().items()
-                            if isinstance(keys, dict) for key in _flat(keys)}
-
-
-def _flat(tree, prefix=""):
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield prefix + key
+    assert set(CHOICES) <= set(_flat(Config().to_dict()))  # every list belongs to a config key
