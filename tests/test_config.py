@@ -127,6 +127,9 @@ def _changed(a, b):
     ("flickr8k_vgg16_7x7_lr8e-4", "flickr8k_vgg16_7x7", ["name", "optim.lr", "train.epochs"]),
     ("flickr8k_vgg16_7x7_lr8e-4_scst", "flickr8k_vgg16_7x7_scst", ["name", "train.epochs", "train.init_from"]),
     ("flickr8k_vgg16_7x7_ls_scst", "flickr8k_vgg16_7x7_scst", ["name", "train.init_from"]),
+    ("shapes_grounding", "shapes_demo", ["encoder.allow_random_fallback", "encoder.image_size", "encoder.pool",
+                                         "model.annotation_norm", "model.attention_location", "name",
+                                         "train.alpha_c"]),
 ])
 def test_shipped_configs_differ_from_their_base_only_in_their_switches(child, base, switches):
     a = load_config(REPO / f"configs/{base}.yaml").to_dict()
