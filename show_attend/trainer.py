@@ -157,6 +157,11 @@ class Trainer:
         if ckpt["vocab"] != self.vocab.to_dict():
             raise ValueError(f"train.init_from={path}: its vocabulary differs from this dataset's "
                              "(same data settings and min_word_count needed)")
+        theirs, ours = ckpt["config"]["model"], self.cfg.to_dict()["model"]
+        differ = [f"model.{k}: {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs.get(k) != ours[k]]
+        if differ:
+            raise ValueError(f"train.init_from={path}: its decoder was built with other settings ("
+                             + "; ".join(differ) + "); set them as that run did")
         self.decoder.load_state_dict(ckpt["decoder"])
         if ckpt.get("encoder_block5") and self.encoder is not None:
             self.encoder.load_state_dict(ckpt["encoder_block5"], strict=False)

@@ -143,3 +143,11 @@ def test_init_from_rejects_another_vocabulary(tmp_path, trained_run):
                       f"train.init_from={run_dir / 'best.pt'}")
     with pytest.raises(ValueError, match="vocabulary"):
         train(cfg, progress=False)
+
+
+def test_init_from_names_the_decoder_settings_that_differ(tmp_path, trained_run):
+    run_dir, _ = trained_run
+    cfg = tiny_config(tmp_path, "name=other", f"train.init_from={run_dir / 'best.pt'}",
+                      "model.annotation_norm=layernorm")
+    with pytest.raises(ValueError, match="model.annotation_norm: 'none' there, 'layernorm' here"):
+        train(cfg, progress=False)
