@@ -127,6 +127,8 @@ def _changed(a, b):
     ("flickr8k_vgg16_7x7_lr8e-4", "flickr8k_vgg16_7x7", ["name", "optim.lr", "train.epochs"]),
     ("flickr8k_vgg16_7x7_lr8e-4_scst", "flickr8k_vgg16_7x7_scst", ["name", "train.epochs", "train.init_from"]),
     ("flickr8k_vgg16_7x7_ls_scst", "flickr8k_vgg16_7x7_scst", ["name", "train.init_from"]),
+    ("flickr8k_vgg16_7x7_ln", "flickr8k_vgg16_7x7", ["model.annotation_norm", "name"]),
+    ("flickr8k_vgg16_7x7_ln_scst", "flickr8k_vgg16_7x7_scst", ["model.annotation_norm", "name", "train.init_from"]),
     ("shapes_grounding", "shapes_demo", ["encoder.allow_random_fallback", "encoder.image_size", "encoder.pool",
                                          "model.annotation_norm", "model.attention_location", "name",
                                          "train.alpha_c"]),
