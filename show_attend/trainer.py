@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .cider import CiderD
-from .config import Config, save_config
+from .config import Config, config_from_dict, save_config
 from .data.loaders import (CaptionDataset, ImageDataset, LengthGroupedBatchSampler, collate_captions,
                            collate_images)
 from .data.prepare import PreparedDataset, format_summary, prepare_dataset
@@ -157,8 +157,9 @@ class Trainer:
         if ckpt["vocab"] != self.vocab.to_dict():
             raise ValueError(f"train.init_from={path}: its vocabulary differs from this dataset's "
                              "(same data settings and min_word_count needed)")
-        theirs, ours = ckpt["config"]["model"], self.cfg.to_dict()["model"]
-        differ = [f"model.{k}: {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs.get(k) != ours[k]]
+        # (read through config_from_dict: a key that an older checkpoint lacks takes its default)
+        theirs, ours = config_from_dict(ckpt["config"]).to_dict()["model"], self.cfg.to_dict()["model"]
+        differ = [f"model.{k}: {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs[k] != ours[k]]
         if differ:
             raise ValueError(f"train.init_from={path}: its decoder was built with other settings ("
                              + "; ".join(differ) + "); set them as that run did")
