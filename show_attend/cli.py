@@ -152,7 +152,8 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override the checkpoint's config, e.g. --set data.root=/path/to/Flickr8k")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/eval_<split>_b<k>)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: <run>/eval_<split>_b<k>[_lp<penalty>][_ensemble])")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (as in train.py)")
     args = parser.parse_args(argv)
     _setup_logging()
@@ -164,8 +165,12 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
             from .config import config_from_dict
             from .checkpoint import load_checkpoint
 
-            beam = args.beam_size or config_from_dict(load_checkpoint(ckpt)["config"]).decode.beam_size
-            out = run_dir / (f"eval_{args.split}_b{beam}" + ("_ensemble" if args.ensemble else ""))
+            decode = config_from_dict(load_checkpoint(ckpt)["config"]).decode
+            beam = args.beam_size or decode.beam_size
+            penalty = decode.length_penalty if args.length_penalty is None else args.length_penalty
+            # one folder per decoding, so that another beam or length penalty never overwrites a report
+            out = run_dir / (f"eval_{args.split}_b{beam}" + (f"_lp{penalty:g}" if penalty else "")
+                             + ("_ensemble" if args.ensemble else ""))
         report = evaluate_checkpoint(ckpt, split=args.split, out_dir=out, beam_size=args.beam_size,
                                      max_length=args.max_length, length_penalty=args.length_penalty,
                                      encoder_weights=args.encoder_weights, device=args.device,

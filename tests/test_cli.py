@@ -67,6 +67,26 @@ def test_evaluate_tool(trained_run, tmp_path, capsys):
     assert results_table_main([str(run_dir), "--epoch", "99"]) == 2
 
 
+def test_evaluate_tool_default_folder_names_the_decoding(trained_run, tmp_path, capsys):
+    """Without --out, each decoding gets its own folder: another length penalty overwrites nothing."""
+    import shutil
+
+    run_dir, _ = trained_run
+    mine = tmp_path / "run"
+    mine.mkdir()
+    shutil.copy(run_dir / "best.pt", mine / "best.pt")
+    common = ["--checkpoint", str(mine / "best.pt"), "--split", "test", "--beam-size", "2",
+              "--tokenizer", "python", "--max-images", "2", "--no-progress"]
+    assert evaluate_main(common) == 0
+    assert evaluate_main(common + ["--length-penalty", "1.5"]) == 0
+    assert evaluate_main(common + ["--ensemble", str(mine / "best.pt"), "--length-penalty", "0.5"]) == 0
+    assert sorted(p.name for p in mine.iterdir() if p.is_dir()) == [
+        "eval_test_b2", "eval_test_b2_lp0.5_ensemble", "eval_test_b2_lp1.5"]
+    settings = json.loads((mine / "eval_test_b2_lp1.5" / "metrics.json").read_text())["settings"]
+    assert settings["length_penalty"] == 1.5 and settings["images"] == 2
+    assert f"wrote {mine / 'eval_test_b2_lp1.5'}/" in capsys.readouterr().out
+
+
 def test_prepare_tool_reports_and_config_typo(tmp_path, capsys):
     cfg = REPO / "configs" / "shapes_demo.yaml"
     args = ["--config", str(cfg), "--set", f"data.root={tmp_path / 's'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
