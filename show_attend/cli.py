@@ -131,7 +131,7 @@ def _print_json(data) -> None:
 # ---------------------------------------------------------------------------------------- evaluate
 def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
     from .encoder import WeightsUnavailableError
-    from .evaluation import evaluate_checkpoint
+    from .evaluation import default_eval_dir, evaluate_checkpoint
 
     parser = argparse.ArgumentParser(
         description="Decode a split with a checkpoint and score it with pycocoevalcap "
@@ -160,17 +160,8 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
     ckpt = args.checkpoint
     run_dir = ckpt if ckpt.is_dir() else ckpt.parent
     try:
-        out = args.out
-        if out is None:
-            from .config import config_from_dict
-            from .checkpoint import load_checkpoint
-
-            decode = config_from_dict(load_checkpoint(ckpt)["config"]).decode
-            beam = args.beam_size or decode.beam_size
-            penalty = decode.length_penalty if args.length_penalty is None else args.length_penalty
-            # one folder per decoding, so that another beam or length penalty never overwrites a report
-            out = run_dir / (f"eval_{args.split}_b{beam}" + (f"_lp{penalty:g}" if penalty else "")
-                             + ("_ensemble" if args.ensemble else ""))
+        # the default folder is named after the resolved decoding and the split as typed (dev stays dev)
+        out = args.out or (lambda settings: default_eval_dir(run_dir, {**settings, "split": args.split}))
         report = evaluate_checkpoint(ckpt, split=args.split, out_dir=out, beam_size=args.beam_size,
                                      max_length=args.max_length, length_penalty=args.length_penalty,
                                      encoder_weights=args.encoder_weights, device=args.device,
@@ -185,7 +176,7 @@ def evaluate_main(argv: Optional[Sequence[str]] = None) -> int:
     print(report.markdown_table)
     for metric, why in s.get("skipped_metrics", {}).items():
         print(f"skipped {metric}: {why}")
-    print(f"wrote {out}/: results.json, annotations.json, metrics.json, report.md, samples.txt")
+    print(f"wrote {report.out_dir}/: results.json, annotations.json, metrics.json, report.md, samples.txt")
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader
@@ -79,7 +79,17 @@ def _versions() -> dict[str, str]:
             "pycocoevalcap": dist_version("pycocoevalcap"), "python": platform.python_version()}
 
 
-def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Optional[str | Path] = None, *,
+def default_eval_dir(run_dir: str | Path, settings: dict[str, Any]) -> Path:
+    """``<run_dir>/eval_<split>_b<k>[_lp<penalty>][_ensemble]`` for an evaluation's resolved settings:
+    one folder per decoding, so that another beam or length penalty never overwrites a report."""
+    penalty = settings["length_penalty"]
+    return Path(run_dir) / (f"eval_{settings['split']}_b{settings['beam_size']}"
+                            + (f"_lp{penalty:g}" if penalty else "")
+                            + ("_ensemble" if settings.get("ensemble") else ""))
+
+
+def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
+                        out_dir: Optional[str | Path | Callable[[dict[str, Any]], Path]] = None, *,
                         beam_size: Optional[int] = None, max_length: Optional[int] = None,
                         length_penalty: Optional[float] = None, encoder_weights: Optional[str] = None,
                         device: Optional[str] = None, batch_size: int = 32, max_images: int = 0,
@@ -91,7 +101,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
 
     ``ensemble``: further checkpoints decoded together with the first (their word distributions
     averaged, see ``show_attend.ensemble``); they must share its vocabulary and encoder settings.
-    The first checkpoint's config (data, encoder, decoding) drives the evaluation."""
+    The first checkpoint's config (data, encoder, decoding) drives the evaluation. ``out_dir`` may
+    be a function of the resolved settings (beam, length penalty, ...), e.g. ``default_eval_dir``."""
     from .checkpoint import load_checkpoint
     from .config import config_from_dict
     from .coco_format import metrics_table_markdown, write_annotations, write_results
@@ -159,6 +170,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", out_dir: Op
                     versions=_versions(), scale="0-1 (as pycocoevalcap returns them)")
     table = metrics_table_markdown(report.scores, scale100=True)
     out = None
+    if callable(out_dir):
+        out_dir = out_dir(settings)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
