@@ -1,16 +1,24 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+HERE = Path(__file__).resolve().parent
+VERSION = re.search(r'__version__ = "(.+)"', (HERE / "show_attend" / "version.py").read_text()).group(1)
+
 setup(
     name="show-attend",
-    version="0.1.0",
+    version=VERSION,
     description="Image captioning with soft visual attention (Show, Attend and Tell) in PyTorch",
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["show_attend", "show_attend.*"]),
+    # the shipped configs (show-attend train --config NAME) travel with the package
+    package_data={"show_attend": ["configs/*.yaml"]},
+    include_package_data=True,
+    entry_points={"console_scripts": ["show-attend = show_attend.cli:main"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",

@@ -15,14 +15,14 @@ from typing import Optional, Sequence, Union
 import torch
 from PIL import Image
 
-from .checkpoint import load_checkpoint
-from .config import Config, config_from_dict
-from .decoder import AttentionDecoder, build_decoder
-from .decoding import Decoded, decode
-from .encoder import VGG16Encoder, build_encoder
-from .transforms import ImageLike, ImageTransform, load_image
-from .utils import resolve_device
-from .vocab import Vocabulary
+from .checkpoint import restore
+from .config import Config
+from .data.transforms import ImageLike, ImageTransform, load_image
+from .data.vocab import Vocabulary
+from .model.decoder import AttentionDecoder
+from .model.decoding import Decoded, decode
+from .model.encoder import VGG16Encoder
+from .utils.runtime import eval_mode, resolve_device
 
 
 @dataclass
@@ -51,22 +51,15 @@ class Captioner:
                         encoder_weights: Optional[str] = None) -> "Captioner":
         """Load a checkpoint (or a run folder: its best.pt). ``encoder_weights`` overrides the
         VGG16 weights recorded in the checkpoint's config (e.g. a local copy of the file)."""
-        ckpt = load_checkpoint(path)
-        cfg = config_from_dict(ckpt["config"])
-        if encoder_weights is not None:
-            cfg.encoder.weights = encoder_weights
-        vocab = Vocabulary.from_dict(ckpt["vocab"])
-        decoder = build_decoder(cfg.model, len(vocab), cfg.encoder.grid_size)
-        decoder.load_state_dict(ckpt["decoder"])
-        encoder = build_encoder(cfg.encoder, allow_random_fallback=False)
-        if ckpt.get("encoder_block5"):
-            encoder.load_state_dict(ckpt["encoder_block5"], strict=False)
-        return cls(encoder, decoder, vocab, cfg, device or ("auto" if cfg.device == "auto" else cfg.device))
+        model = restore(path, device=device, encoder_weights=encoder_weights)
+        return cls(model.build_encoder(allow_random_fallback=False), model.decoder, model.vocab, model.cfg,
+                   model.device)
 
     @torch.no_grad()
     def annotations(self, images: Sequence[ImageLike]) -> torch.Tensor:
         batch = torch.stack([self.transform(load_image(im)) for im in images]).to(self.device)  # (B, 3, S, S)
-        return self.encoder(batch)  # (B, L, D)
+        with eval_mode(self.encoder):
+            return self.encoder(batch)  # (B, L, D)
 
     @torch.no_grad()
     def decode(self, images: Sequence[ImageLike], beam_size: Optional[int] = None,

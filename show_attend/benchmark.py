@@ -11,10 +11,10 @@ from typing import Any, Callable
 
 import torch
 
-from .decoder import AttentionDecoder
-from .decoding import beam_search, greedy_decode
-from .encoder import VGG16Encoder
-from .losses import caption_loss
+from .model.decoder import AttentionDecoder
+from .model.decoding import beam_search, greedy_decode
+from .model.encoder import VGG16Encoder
+from .model.losses import caption_loss
 
 
 def _timeit(fn: Callable[[], Any], device: torch.device, warmup: int, iters: int) -> float:
@@ -54,7 +54,7 @@ def run_benchmark(device: torch.device, *, grid_size: int = 7, image_size: int =
 
         result["encoder_images_per_s"] = batch_size / _timeit(encode, device, warmup, iters)
         del enc, images
-    dec = AttentionDecoder(vocab_size, 512, hidden_dim, hidden_dim, hidden_dim).to(device)
+    dec = AttentionDecoder(vocab_size, 512, embed_dim=hidden_dim, hidden_dim=hidden_dim, attention_dim=hidden_dim).to(device)
     feats = torch.randn(batch_size, cells, 512, device=device)
     if "train_step" in parts:
         captions = torch.randint(4, vocab_size, (batch_size, caption_length + 2), device=device)

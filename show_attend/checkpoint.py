@@ -5,16 +5,28 @@ conv block, or None), ``config`` (the resolved config as a dict), ``vocab`` (as 
 ``step``, ``optimizer``, ``scheduler``, ``rng`` (python / numpy / torch / cuda states), ``best``
 (metric name and value), ``format``. No pickled module objects: a code change never makes an old
 checkpoint unreadable.
+
+:func:`restore` is the one way to rebuild a model from a checkpoint (config, vocabulary, decoder,
+and on demand the encoder with its fine-tuned block): the Python API, evaluation, ensembles and
+training (``init_from``, ``--resume``) all go through it or through :func:`load_weights`.
 """
 from __future__ import annotations
 
-import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
+
+from .config import Config, config_from_dict, weights_label
+from .data.vocab import Vocabulary
+from .model.decoder import AttentionDecoder, build_decoder
+from .model.encoder import VGG16Encoder, build_encoder
+from .model.ensemble import DecoderEnsemble
+from .utils.files import atomic_write
+from .utils.runtime import resolve_device
 
 FORMAT = "show-attend/1"
 
@@ -44,24 +56,111 @@ def _to_tuple(x: Any) -> Any:
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    return atomic_write(path, lambda tmp: torch.save(dict(payload, format=FORMAT), tmp))
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """``path`` itself, or for a run folder its ``best.pt`` (else its ``last.pt``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(dict(payload, format=FORMAT), tmp)
-    os.replace(tmp, path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                return path / name
     return path
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(path)
-    if path.is_dir():  # a run folder: take its best checkpoint, else its last
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                path = path / name
-                break
+    path = checkpoint_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     payload = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a show-attend checkpoint (format {FORMAT})")
     return payload
+
+
+def load_weights(payload: dict[str, Any], decoder: torch.nn.Module,
+                 encoder: Optional[VGG16Encoder] = None) -> None:
+    """Copy a checkpoint's weights into built modules: the decoder, and the fine-tuned block 5
+    of the encoder when the checkpoint has one and an encoder is given."""
+    decoder.load_state_dict(payload["decoder"])
+    if payload.get("encoder_block5") and encoder is not None:
+        encoder.load_block5_state(payload["encoder_block5"])
+
+
+@dataclass
+class Restored:
+    """A model rebuilt from a checkpoint: what every caller needs, built one way."""
+
+    path: Path  # the .pt file read
+    payload: dict[str, Any]  # the checkpoint as stored (epoch, best, ...)
+    cfg: Config
+    vocab: Vocabulary
+    decoder: AttentionDecoder  # weights loaded, on ``device``, in eval mode
+    device: torch.device
+
+    @property
+    def fine_tuned_encoder(self) -> bool:
+        """Whether the checkpoint carries its own block 5 (then cached features do not apply)."""
+        return bool(self.payload.get("encoder_block5"))
+
+    def build_encoder(self, allow_random_fallback: Optional[bool] = None) -> VGG16Encoder:
+        """The encoder of the checkpoint's config, with its fine-tuned block 5, on ``device``, eval mode."""
+        encoder = build_encoder(self.cfg.encoder, allow_random_fallback=allow_random_fallback)
+        if self.fine_tuned_encoder:
+            encoder.load_block5_state(self.payload["encoder_block5"])
+        return encoder.to(self.device).eval()
+
+
+def restore(checkpoint: str | Path, *, device: Optional[str | torch.device] = "cpu",
+            overrides: Optional[Sequence[str]] = None, encoder_weights: Optional[str] = None) -> Restored:
+    """Rebuild the decoder (and what it needs) from a checkpoint file or run folder.
+
+    ``device`` None: the checkpoint's own ``device`` setting (``auto``: CUDA when there is one).
+    ``overrides`` are ``key=value`` settings applied over the checkpoint's config (e.g. a moved
+    ``data.root``); ``encoder_weights`` replaces the recorded VGG16 weights (a local file).
+    """
+    path = checkpoint_file(checkpoint)
+    return _rebuild(path, load_checkpoint(path), device, overrides, encoder_weights)
+
+
+def _rebuild(path: Path, payload: dict[str, Any], device: Optional[str | torch.device],
+             overrides: Optional[Sequence[str]] = None, encoder_weights: Optional[str] = None) -> Restored:
+    cfg = config_from_dict(payload["config"], list(overrides or []))
+    if encoder_weights is not None:
+        cfg.encoder.weights = encoder_weights
+    vocab = Vocabulary.from_dict(payload["vocab"])
+    decoder = build_decoder(cfg.model, len(vocab), cfg.encoder.grid_size)
+    load_weights(payload, decoder)
+    device = resolve_device(cfg.device) if device is None else resolve_device(str(device))
+    return Restored(path, payload, cfg, vocab, decoder.to(device).eval(), device)
+
+
+#: Encoder settings the members of an ensemble must share: they read the same annotations.
+ENSEMBLE_ENCODER_KEYS = ("name", "weights", "grid_size", "image_size", "resize_mode", "pool")
+
+
+def restore_ensemble(first: Restored, paths: Sequence[str | Path]) -> tuple[DecoderEnsemble, list[str]]:
+    """``first``'s decoder plus those of ``paths``, checked to read the same annotations with the
+    same vocabulary -> (the ensemble on ``first.device``, the added members' run names)."""
+    if first.fine_tuned_encoder:
+        raise ValueError("ensembles of checkpoints with a fine-tuned encoder block are not supported")
+    members, names = [first.decoder], []
+    for path in paths:
+        payload = load_checkpoint(path)
+        if payload["vocab"] != first.vocab.to_dict():
+            raise ValueError(f"ensemble member {path}: its vocabulary differs from the first checkpoint's "
+                             "(train the members on the same data with the same min_word_count)")
+        other = _rebuild(checkpoint_file(path), payload, first.device)
+        if other.fine_tuned_encoder:
+            raise ValueError(f"ensemble member {path} fine-tuned its encoder block: not supported in an ensemble")
+        for key in ENSEMBLE_ENCODER_KEYS:
+            mine, theirs = getattr(first.cfg.encoder, key), getattr(other.cfg.encoder, key)
+            if key == "weights":
+                mine, theirs = weights_label(mine), weights_label(theirs)
+            if mine != theirs:
+                raise ValueError(f"ensemble member {path}: encoder.{key} is {theirs!r}, the first checkpoint's "
+                                 f"{mine!r}; members must read the same annotations")
+        members.append(other.decoder)
+        names.append(other.cfg.name)
+    return DecoderEnsemble(members).eval(), names

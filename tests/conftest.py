@@ -18,10 +18,10 @@ IDS = dict(start_id=START, end_id=END, pad_id=PAD, unk_id=UNK)
 
 def sharp_decoder(vocab_size: int = 12, seed: int = 0, scale: float = 3.0):
     """A small random decoder (D=512 annotations) in eval mode, for the search tests."""
-    from show_attend.decoder import AttentionDecoder
+    from show_attend.model.decoder import AttentionDecoder
 
     torch.manual_seed(seed)
-    dec = AttentionDecoder(vocab_size, 512, 16, 24, 20, dropout=0.0).eval()
+    dec = AttentionDecoder(vocab_size, 512, embed_dim=16, hidden_dim=24, attention_dim=20, dropout=0.0).eval()
     with torch.no_grad():  # sharper, context-dependent distributions
         dec.L_o.weight.mul_(scale * 10)
     return dec
@@ -42,7 +42,7 @@ def tiny_config(root: Path, *overrides: str):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A run folder with best.pt / last.pt from a 2-epoch tiny training (random encoder)."""
-    from show_attend.trainer import train
+    from show_attend.training.trainer import train
 
     root = tmp_path_factory.mktemp("tiny")
     cfg = tiny_config(root, "name=tiny")

@@ -100,9 +100,37 @@ def test_base_errors_name_the_file(tmp_path):
     _write(tmp_path / "c.yaml", "name: c\n")
     with pytest.raises(ConfigError, match="valid keys in model"):
         load_config(tmp_path / "d.yaml")
-    _write(tmp_path / "e.yaml", "_base_: [c.yaml, d.yaml]\n")
-    with pytest.raises(ConfigError, match="one file name"):
+    _write(tmp_path / "e.yaml", "_base_: {model: c.yaml}\n")
+    with pytest.raises(ConfigError, match="a file name or a list of them"):
         load_config(tmp_path / "e.yaml")
+
+
+def test_base_list_merges_bases_in_order_and_refuses_a_key_set_twice(tmp_path):
+    """mmdetection's rule: _base_ may be a list; the bases may not both set a key; the file wins."""
+    _write(tmp_path / "smooth.yaml", "train:\n  label_smoothing: 0.1\n")
+    _write(tmp_path / "penalty.yaml", "decode:\n  length_penalty: 1.5\nencoder:\n  pool: avg\n")
+    _write(tmp_path / "both.yaml", "_base_: [shapes_demo, smooth.yaml, penalty.yaml]\nmodel:\n  embed_dim: 32\n")
+    cfg = load_config(tmp_path / "both.yaml")
+    assert (cfg.train.label_smoothing, cfg.decode.length_penalty, cfg.encoder.pool) == (0.1, 1.5, "avg")
+    assert cfg.model.embed_dim == 32 and cfg.model.hidden_dim == 256  # the file over its bases
+    assert cfg.data.source == "synthetic" and cfg.train.epochs == 10  # the shipped config, by name
+    assert cfg.name == "both"  # a base's name is not inherited: the file's stem
+    _write(tmp_path / "grid.yaml", "encoder:\n  grid_size: 14\n")
+    _write(tmp_path / "grid2.yaml", "encoder:\n  grid_size: 7\n")
+    _write(tmp_path / "twice.yaml", "_base_: [grid.yaml, grid2.yaml]\n")
+    with pytest.raises(ConfigError, match="encoder.grid_size is set by two bases, grid.yaml and grid2.yaml"):
+        load_config(tmp_path / "twice.yaml")
+
+
+def test_name_defaults_to_the_file_stem_and_configs_load_by_name(tmp_path):
+    _write(tmp_path / "my_run.yaml", "train:\n  epochs: 3\n")
+    assert load_config(tmp_path / "my_run.yaml").name == "my_run"
+    _write(tmp_path / "named.yaml", "name: other\n")
+    assert load_config(tmp_path / "named.yaml").name == "other"
+    for name in ("flickr8k_vgg16_7x7_ln", "flickr8k_vgg16_7x7_ln.yaml"):
+        assert load_config(name).name == "flickr8k_vgg16_7x7_ln"
+    with pytest.raises(ConfigError, match="shipped configs \\(by name\\): .*shapes_demo"):
+        load_config("no_such_config")
 
 
 def _flat(tree, prefix=""):
@@ -143,9 +171,9 @@ def test_shipped_configs_differ_from_their_base_only_in_their_switches(child, ba
 
 def test_modules_check_the_same_choices_as_the_config():
     """One list of valid values per setting: a module built without a Config rejects what YAML would."""
-    from show_attend.config import CHOICES, check_choice
-    from show_attend.decoder import AttentionDecoder
-    from show_attend.transforms import ImageTransform
+    from show_attend.config import check_choice, choices
+    from show_attend.model.decoder import AttentionDecoder
+    from show_attend.data.transforms import ImageTransform
 
     check_choice("model.gate", "vector")
     with pytest.raises(ValueError, match=r"gate must be one of \['scalar', 'vector', 'none'\], got 'Scalar'"):
@@ -156,4 +184,9 @@ def test_modules_check_the_same_choices_as_the_config():
         ImageTransform(224, "crop")
     with pytest.raises(ConfigError, match=r"'crop' is not one of \['squash', 'center_crop'\]"):
         load_config(None, ["encoder.resize_mode=crop"])
-    assert set(CHOICES) <= set(_flat(Config().to_dict()))  # every list belongs to a config key
+    assert choices("model.gate") == ("scalar", "vector", "none") and choices("model.embed_dim") is None
+    # the allowed values live on the fields: every Literal setting is refused outside its values
+    for key in _flat(Config().to_dict()):
+        if choices(key):
+            with pytest.raises(ConfigError, match="is not one of"):
+                load_config(None, [f"{key}=not_a_choice"])

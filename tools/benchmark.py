@@ -1,7 +1,7 @@
-"""Thin wrapper: see `python tools/benchmark.py --help` and show_attend.cli.benchmark_main."""
+"""`python tools/benchmark.py` = `show-attend benchmark`: see `show-attend benchmark --help`."""
 import sys
 
-from show_attend.cli import benchmark_main
+from show_attend.cli import run
 
 if __name__ == "__main__":
-    sys.exit(benchmark_main())
+    sys.exit(run("benchmark"))

@@ -1,7 +1,7 @@
-"""Thin wrapper: see `python tools/caption.py --help` and show_attend.cli.caption_main."""
+"""`python tools/caption.py` = `show-attend caption`: see `show-attend caption --help`."""
 import sys
 
-from show_attend.cli import caption_main
+from show_attend.cli import run
 
 if __name__ == "__main__":
-    sys.exit(caption_main())
+    sys.exit(run("caption"))

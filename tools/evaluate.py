@@ -1,7 +1,7 @@
-"""Thin wrapper: see `python tools/evaluate.py --help` and show_attend.cli.evaluate_main."""
+"""`python tools/evaluate.py` = `show-attend evaluate`: see `show-attend evaluate --help`."""
 import sys
 
-from show_attend.cli import evaluate_main
+from show_attend.cli import run
 
 if __name__ == "__main__":
-    sys.exit(evaluate_main())
+    sys.exit(run("evaluate"))

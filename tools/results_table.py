@@ -1,7 +1,7 @@
-"""Thin wrapper: see `python tools/results_table.py --help` and show_attend.cli.results_table_main."""
+"""`python tools/results_table.py` = `show-attend results`: see `show-attend results --help`."""
 import sys
 
-from show_attend.cli import results_table_main
+from show_attend.cli import run
 
 if __name__ == "__main__":
-    sys.exit(results_table_main())
+    sys.exit(run("results"))

@@ -1,8 +1,7 @@
-"""Thin wrapper: see `python tools/train.py --help` and show_attend.cli.train_main."""
+"""`python tools/train.py` = `show-attend train`: see `show-attend train --help`."""
 import sys
-from pathlib import Path
 
-from show_attend.cli import train_main
+from show_attend.cli import run
 
 if __name__ == "__main__":
-    sys.exit(train_main(default_config=Path(__file__).resolve().parent.parent / "configs" / "shapes_demo.yaml"))
+    sys.exit(run("train"))

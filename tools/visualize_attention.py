@@ -1,7 +1,7 @@
-"""Thin wrapper: see `python tools/visualize_attention.py --help` and show_attend.cli.visualize_main."""
+"""`python tools/visualize_attention.py` = `show-attend visualize`: see `show-attend visualize --help`."""
 import sys
 
-from show_attend.cli import visualize_main
+from show_attend.cli import run
 
 if __name__ == "__main__":
-    sys.exit(visualize_main())
+    sys.exit(run("visualize"))

@@ -11,9 +11,9 @@ from typing import Iterator, Optional, Sequence
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..features import FeatureStore
-from ..transforms import ImageTransform
-from ..vocab import Vocabulary
+from .features import FeatureStore
+from .transforms import ImageTransform
+from .vocab import Vocabulary
 from .prepare import PreparedDataset
 
 

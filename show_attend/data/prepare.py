@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..tokenizer import tokenize
-from ..vocab import Vocabulary
+from ..metrics.ptb_tokenizer import tokenize
+from ..utils.files import atomic_write_json
+from .vocab import Vocabulary
 from .sources import SPLITS, ImageRecord, RawDataset, normalize_split, read_flickr8k, read_karpathy
 
 LOG = logging.getLogger(__name__)
@@ -120,10 +120,10 @@ def prepare_dataset(data_cfg, force: bool = False, progress: bool = True) -> Pre
         params=params,
     )
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "dataset.json", {"image_dir": str(raw.image_dir), "name": raw.name,
-                                       "images": [asdict(im) for im in images]})
+    atomic_write_json(out / "dataset.json", {"image_dir": str(raw.image_dir), "name": raw.name,
+                                             "images": [asdict(im) for im in images]}, indent=None)
     vocab.save(out / "vocab.json")
-    _write_json(summary_path, summary)
+    atomic_write_json(summary_path, summary, indent=None)
     return PreparedDataset(out, raw.image_dir, images, vocab, summary)
 
 
@@ -141,12 +141,6 @@ def _unk_rate(images: list[PreparedImage], vocab: Vocabulary) -> float:
             total += len(toks)
             unk += sum(t not in vocab for t in toks)
     return round(unk / max(total, 1), 5)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -24,7 +24,6 @@ token of ``tokenize(raw)``, the index of the object the word names, or -1.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Union
@@ -32,7 +31,8 @@ from typing import Any, Callable, Mapping, Optional, Union
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..tokenizer import tokenize
+from ..metrics.ptb_tokenizer import tokenize
+from ..utils.files import atomic_write_text
 
 # Bump when the rendering or the caption templates change: stored datasets are then regenerated.
 GENERATOR_VERSION = 2
@@ -460,7 +460,5 @@ def generate_shapes_dataset(root: Union[str, Path], num_train: int = 1500, num_v
         if stale.name not in keep and stale.stem.isdigit():
             stale.unlink()
     data = {"dataset": "shapes", "params": params, "images": images}
-    tmp = root / f".{JSON_NAME}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, root / JSON_NAME)
+    atomic_write_text(root / JSON_NAME, json.dumps(data, separators=(",", ":")))
     return root

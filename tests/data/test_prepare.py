@@ -3,7 +3,7 @@ import json
 
 from show_attend.config import load_config
 from show_attend.data.prepare import PreparedDataset, format_summary, prepare_dataset
-from show_attend.vocab import SPECIALS, Vocabulary
+from show_attend.data.vocab import SPECIALS, Vocabulary
 
 from test_sources import make_original
 

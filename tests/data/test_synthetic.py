@@ -12,7 +12,7 @@ from show_attend.data.synthetic import (COLOR_RGB, COLORS, JSON_NAME, SHAPES, SI
                                         canonical_caption, describe, generate_shapes_dataset,
                                         object_word_kind, position_phrase, render_scene,
                                         size_of_word)
-from show_attend.tokenizer import tokenize
+from show_attend.metrics.ptb_tokenizer import tokenize
 
 SIZE = 112
 

@@ -1,0 +1,259 @@
+"""The subcommands of ``show-attend`` (and of the thin scripts in ``tools/``): each parses its
+arguments and calls the package; ``common.command`` turns errors into one line and an exit code."""
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .common import (DEFAULT_CONFIG, UsageError, command, load_cli_config, missing_files, parser_for, print_json,
+                     setup_logging)
+
+Argv = Optional[Sequence[str]]
+
+
+# ---------------------------------------------------------------------------------------- train
+@command
+def train_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONFIG, prog: Optional[str] = None) -> int:
+    from ..evaluation.evaluate import evaluate_checkpoint
+    from ..training.trainer import train
+
+    parser = parser_for("Train a soft-attention captioner (teacher forcing).", True, default_config, prog)
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="a run folder (or its last.pt) to continue; its config.yaml is used, "
+                             "--set still applies")
+    parser.add_argument("--no-eval", action="store_true", help="skip the final test-split evaluation")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    setup_logging()
+    if args.resume is not None:
+        run = args.resume if args.resume.is_dir() else args.resume.parent
+        args.config = run / "config.yaml"
+    cfg = load_cli_config(args)
+    t0 = time.time()
+    run_dir = train(cfg, resume=args.resume, progress=not args.no_progress)
+    print(f"\ntraining finished in {(time.time() - t0) / 60:.1f} min; run folder: {run_dir}")
+    print(f"  checkpoints : {run_dir / 'best.pt'} (best val {cfg.train.val_metric}), {run_dir / 'last.pt'}")
+    print(f"  TensorBoard : tensorboard --logdir {run_dir / 'tb'}")
+    if not args.no_eval:
+        out = run_dir / "eval_test"
+        report = evaluate_checkpoint(run_dir / "best.pt", split="test", out_dir=out,
+                                     beam_size=cfg.decode.beam_size, progress=not args.no_progress)
+        print(report.markdown_table)
+        print(f"  test report : {out / 'report.md'} (metrics.json, results.json, samples.txt)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- prepare
+@command
+def prepare_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONFIG, prog: Optional[str] = None) -> int:
+    from ..data.prepare import format_summary, prepare_dataset
+
+    parser = parser_for("Prepare a dataset: splits, tokenised captions, vocabulary.", True, default_config, prog)
+    parser.add_argument("--force", action="store_true", help="re-read the raw files even if prepared")
+    args = parser.parse_args(argv)
+    setup_logging()
+    dataset = prepare_dataset(load_cli_config(args).data, force=args.force)
+    print(format_summary(dataset.summary))
+    print(f"prepared dataset written to {dataset.root}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- features
+@command
+def extract_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONFIG, prog: Optional[str] = None) -> int:
+    from ..data.features import ensure_features
+    from ..data.prepare import prepare_dataset
+    from ..model.encoder import build_encoder
+    from ..utils.runtime import resolve_device
+
+    parser = parser_for("Run the encoder once per split into the feature cache.", True, default_config, prog)
+    parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
+    args = parser.parse_args(argv)
+    setup_logging()
+    cfg = load_cli_config(args)
+    device = resolve_device(cfg.device)
+    dataset = prepare_dataset(cfg.data)
+    encoder = build_encoder(cfg.encoder)
+    for split in args.splits:
+        if not dataset.split(split):
+            print(f"{split}: no images (skipped)")
+            continue
+        t0 = time.time()
+        store = ensure_features(dataset, cfg.encoder, split, device, cfg.data.num_workers, encoder=encoder)
+        size = store.path.stat().st_size
+        print(f"{split}: {len(store)} images -> {store.path} ({size / 2**20:.1f} MiB, "
+              f"{size / max(len(store), 1) / 1000:.1f} KB/image, {time.time() - t0:.0f}s)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- evaluate
+@command
+def evaluate_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..evaluation.evaluate import default_eval_dir, evaluate_checkpoint
+
+    parser = parser_for("Decode a split with a checkpoint and score it with pycocoevalcap "
+                        "(BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE when it can run).", prog=prog)
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    parser.add_argument("--ensemble", nargs="+", type=Path, default=[], metavar="CKPT",
+                        help="further checkpoints (same vocabulary and encoder) decoded together with "
+                             "--checkpoint, their word probabilities averaged at every step")
+    parser.add_argument("--split", default="test", help="train, val (dev) or test")
+    parser.add_argument("--beam-size", type=int, default=None, help="default: the config's decode.beam_size")
+    parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument("--length-penalty", type=float, default=None)
+    parser.add_argument("--max-images", type=int, default=0, help="decode only the first N images")
+    parser.add_argument("--tokenizer", choices=["auto", "ptb", "python"], default="auto",
+                        help="auto: pycocoevalcap's PTBTokenizer (Java) when Java runs, else a "
+                             "pure-Python copy of it")
+    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the checkpoint's config, e.g. --set data.root=/path/to/Flickr8k")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: <run>/eval_<split>_b<k>[_lp<penalty>][_ensemble])")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (as in train.py)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    ckpt = args.checkpoint
+    run_dir = ckpt if ckpt.is_dir() else ckpt.parent
+    # the default folder is named after the resolved decoding and the split as typed (dev stays dev)
+    out = args.out or (lambda settings: default_eval_dir(run_dir, {**settings, "split": args.split}))
+    report = evaluate_checkpoint(ckpt, split=args.split, out_dir=out, beam_size=args.beam_size,
+                                 max_length=args.max_length, length_penalty=args.length_penalty,
+                                 encoder_weights=args.encoder_weights, device=args.device,
+                                 max_images=args.max_images, tokenizer=args.tokenizer,
+                                 overrides=args.overrides, ensemble=args.ensemble,
+                                 progress=not args.no_progress)
+    s = report.settings
+    print(f"{s['split']} split, {s['images']} images, beam {s['beam_size']}, tokenizer {s['tokenizer']}")
+    print(report.markdown_table)
+    for metric, why in s.get("skipped_metrics", {}).items():
+        print(f"skipped {metric}: {why}")
+    print(f"wrote {report.out_dir}/: results.json, annotations.json, metrics.json, report.md, samples.txt")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- caption
+@command
+def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..api import Captioner
+
+    parser = parser_for("Caption image files (JPEG, PNG, any size or mode).", prog=prog)
+    parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    parser.add_argument("--beam-size", type=int, default=None, help="default: the config's decode.beam_size")
+    parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args(argv)
+    missing_files(args.images)
+    captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device, encoder_weights=args.encoder_weights)
+    for path, d in zip(args.images, captioner.decode(list(args.images), args.beam_size, args.max_length)):
+        caption = " ".join(d.words)
+        if args.json:
+            print(json.dumps({"image": str(path), "caption": caption, "log_prob": round(d.log_prob, 4),
+                              "finished": d.finished}))
+        else:
+            print(f"{path}\t{caption}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- benchmark
+@command
+def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..benchmark import run_benchmark
+    from ..utils.runtime import resolve_device
+
+    parser = parser_for("Throughput of encoder, training step and decoding.", prog=prog)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--grid", type=int, default=7, choices=[7, 14])
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--beam-size", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
+    parser.add_argument("--parts", nargs="+", default=["encoder", "train_step", "greedy", "beam"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run_benchmark(resolve_device(args.device), grid_size=args.grid, image_size=args.image_size,
+                           batch_size=args.batch_size, beam_size=args.beam_size, amp=args.bf16,
+                           iters=args.iters, parts=tuple(args.parts))
+    if args.json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:24s} {value:.1f}" if isinstance(value, float) else f"{key:24s} {value}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- attention
+@command
+def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..api import Captioner
+    from ..viz.gallery import render_images, render_split_gallery
+
+    parser = parser_for("Attention heatmaps over each generated word (the paper's Figure 3), for image "
+                        "files or a gallery of a dataset split with references and per-image CIDEr.", prog=prog)
+    parser.add_argument("images", nargs="*", type=Path, help="image files (or use --split)")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--beam-size", type=int, default=None)
+    parser.add_argument("--split", default=None, help="render a gallery of this split instead of files")
+    parser.add_argument("--num", type=int, default=20, help="gallery size (with --split)")
+    parser.add_argument("--format", default="png", choices=["png", "pdf", "svg"])
+    parser.add_argument("--gif", action="store_true", help="also write an animated GIF per image")
+    parser.add_argument("--upsample", default="bilinear", choices=["bilinear", "gaussian", "nearest"])
+    parser.add_argument("--cmap", default="jet")
+    parser.add_argument("--overlay-alpha", type=float, default=0.6)
+    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+    if not args.images and not args.split:
+        parser.error("give image files or --split")
+    style = {"upsample": args.upsample, "cmap": args.cmap, "overlay_alpha": args.overlay_alpha}
+    if args.split:
+        index = render_split_gallery(args.checkpoint, split=args.split, num=args.num, out_dir=args.out,
+                                     beam_size=args.beam_size, encoder_weights=args.encoder_weights, **style)
+        print(f"gallery: {index} (open it in a browser)")
+    if args.images:
+        missing_files(args.images)
+        captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device,
+                                              encoder_weights=args.encoder_weights)
+        for path in render_images(captioner, list(args.images), args.out, beam_size=args.beam_size,
+                                  fmt=args.format, gif=args.gif, **style):
+            print(path)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- results table
+@command
+def results_table_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..evaluation.tables import grounding_markdown, read_history_row, read_row, results_markdown
+
+    parser = parser_for("A markdown table (scores x100) from evaluation folders written by tools/evaluate.py, "
+                        "or (--epoch N) from run folders' validation after N epochs.", prog=prog)
+    parser.add_argument("evals", nargs="+", type=Path,
+                        help="evaluation folders (or their metrics.json); run folders with --epoch")
+    parser.add_argument("--labels", nargs="*", default=None, help="row labels, one per folder (default: run name)")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="read each run folder's history.jsonl at this epoch (compare runs at one budget)")
+    parser.add_argument("--grounding", action="store_true",
+                        help="tabulate the attention grounding score (evaluations on the synthetic shapes)")
+    args = parser.parse_args(argv)
+    if args.grounding and args.epoch is not None:
+        parser.error("--grounding reads evaluation folders, not --epoch histories")
+    if args.labels and len(args.labels) != len(args.evals):
+        parser.error(f"{len(args.labels)} labels for {len(args.evals)} folders")
+    labels = args.labels or [None] * len(args.evals)
+    read = read_row if args.epoch is None else partial(read_history_row, epoch=args.epoch)
+    rows = [read(p, label=label) for p, label in zip(args.evals, labels)]
+    print(grounding_markdown(rows) if args.grounding else results_markdown(rows))
+    return 0
+
+
+__all__ = ["UsageError", "benchmark_main", "caption_main", "evaluate_main", "extract_main", "prepare_main",
+           "results_table_main", "train_main", "visualize_main"]

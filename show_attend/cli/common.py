@@ -1,0 +1,103 @@
+"""What every subcommand shares: the error wrapper, the config arguments, logging.
+
+Exit codes, the same for every command: 0 success, 1 a failure while running (a metric backend,
+a file that cannot be read or written), 2 a usage or configuration error (a bad flag, an unknown
+config key, a missing input file, weights that cannot be had offline), 130 interrupted (Ctrl-C).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import logging
+import sys
+import warnings
+from typing import Any, Callable, Optional, Sequence
+
+from ..config import Config, ConfigError, available_configs, load_config
+
+DEFAULT_CONFIG = "shapes_demo"
+
+
+class UsageError(ValueError):
+    """A command-line input that cannot be used (exit code 2)."""
+
+
+def command(fn: Callable[..., int]) -> Callable[..., int]:
+    """Run a subcommand; turn the errors a user can act on into one line on stderr and an exit code."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        from ..model.encoder import WeightsUnavailableError
+
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            print(f"config error: {exc}", file=sys.stderr)
+            return 2
+        except (WeightsUnavailableError, FileNotFoundError, UsageError, ValueError, KeyError) as exc:
+            print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except (OSError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return wrapper
+
+
+def config_sections_help() -> str:
+    """The config's sections and keys and the shipped configs, for ``--help``."""
+    cfg = Config()
+    lines = ["config sections (set any key with --set section.key=value):"]
+    top = []
+    for f in dataclasses.fields(Config):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines.append(f"  {f.name}: {', '.join(k.name for k in dataclasses.fields(value))}")
+        else:
+            top.append(f.name)
+    lines.append(f"  (top level): {', '.join(top)}")
+    lines.append("shipped configs (--config NAME): " + ", ".join(available_configs()))
+    return "\n".join(lines)
+
+
+def parser_for(description: str, with_config: bool = False, default_config: Optional[str] = None,
+               prog: Optional[str] = None) -> argparse.ArgumentParser:
+    """An argument parser; with ``with_config``, the ``--config`` / ``--set`` pair and the sections in --help."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     epilog=config_sections_help() if with_config else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if with_config:
+        config_args(parser, default_config)
+    return parser
+
+
+def config_args(parser: argparse.ArgumentParser, default_config: Optional[str]) -> None:
+    parser.add_argument("--config", default=default_config,
+                        help="a YAML config file, or the name of a shipped config "
+                             f"(default: {default_config or 'built-in defaults'})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set model.attention_dim=256 (repeatable)")
+
+
+def load_cli_config(args: argparse.Namespace) -> Config:
+    return load_config(args.config, args.overrides)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    warnings.simplefilter("default")
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def missing_files(paths: Sequence[Any]) -> None:
+    """Raise UsageError naming every path that is not a file."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"image(s) not found: {', '.join(missing)}")

@@ -1,0 +1,224 @@
+"""The feature cache: the encoder runs once per split; training reads float16 memory-mapped arrays.
+
+    <cache_dir>/features/<key>/<split>.npy    float16 array (N, L, 512), read with mmap (never loaded whole)
+    <cache_dir>/features/<key>/<split>.json   index: image ids (row order), encoder, weights, grid, size
+
+At the 7x7 grid a row is 49 x 512 x 2 bytes = 50,176 bytes per image; at 14x14, 200,704 bytes.
+The arrays are opened lazily in each process, so DataLoader workers (num_workers > 0) can use them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ..config import check_choice
+from ..model.geometry import pools_block5
+from ..utils.files import atomic_write, atomic_write_json
+from ..utils.runtime import eval_mode
+from .transforms import ImageTransform
+
+
+def weights_tag(weights: str) -> str:
+    """A short, stable name for an encoder weights setting (a file by name and content hash)."""
+    if weights in ("imagenet", "none"):
+        return weights
+    path = Path(weights)
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))  # the first MiB is enough to tell files apart
+    return f"{path.stem}-{h.hexdigest()[:8]}"
+
+
+def images_fingerprint(paths: Sequence[Path]) -> str:
+    """A hash of the image files' names, sizes and first 64 KiB: a changed image set or a
+    regenerated image invalidates the cache, while a copy of the same files (new modification
+    times, e.g. a dataset copied to another disk) keeps it."""
+    h = hashlib.sha256()
+    for p in paths:
+        p = Path(p)
+        h.update(f"{p.name}:{p.stat().st_size};".encode())
+        with p.open("rb") as fh:
+            h.update(hashlib.sha256(fh.read(1 << 16)).digest())
+    return h.hexdigest()[:16]
+
+
+def cache_key(encoder_cfg) -> str:
+    pooled = pools_block5(encoder_cfg.grid_size, encoder_cfg.image_size)
+    tag = f"_{encoder_cfg.pool}pool" if encoder_cfg.pool != "max" and pooled else ""  # max: the keys of old caches
+    return (f"{encoder_cfg.name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
+            f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}{tag}")
+
+
+class FeatureStore:
+    """Read access to one split's cached features; safe to pickle into DataLoader workers."""
+
+    def __init__(self, npy_path: str | Path):
+        self.path = Path(npy_path)
+        self.index = json.loads(self.path.with_suffix(".json").read_text())
+        self.image_ids: list[str] = self.index["image_ids"]
+        self.row_of = {image_id: i for i, image_id in enumerate(self.image_ids)}
+        self._array: Optional[np.ndarray] = None  # opened lazily, per process
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_array"] = None
+        return state
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.load(self.path, mmap_mode="r")
+        return self._array
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def get(self, image_id: str) -> torch.Tensor:
+        """(L, D) float16 tensor for one image."""
+        return torch.from_numpy(np.array(self.array[self.row_of[image_id]]))
+
+
+class _ImageFiles(Dataset):
+    def __init__(self, paths: Sequence[Path], transform: ImageTransform):
+        self.paths, self.transform = list(paths), transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(self.paths[i])
+
+
+@torch.no_grad()
+def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], image_ids: Sequence[str],
+                     out_path: str | Path, transform: ImageTransform, meta: dict[str, Any],
+                     batch_size: int = 32, num_workers: int = 0, device: str | torch.device = "cpu",
+                     progress: bool = True, desc: str = "features") -> FeatureStore:
+    """Run ``encoder`` over the images and write ``out_path`` (.npy, float16) and its .json index.
+
+    Writes to temporary names and renames at the end, so an interrupted run leaves no half cache.
+    """
+    out_path = Path(out_path)
+    grid = encoder.grid_size
+    loader = DataLoader(_ImageFiles(image_paths, transform), batch_size=batch_size, shuffle=False,
+                        num_workers=num_workers)
+    encoder.to(device)
+
+    def rows():
+        with eval_mode(encoder), torch.no_grad():
+            for images in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+                yield encoder(images.to(device)).float().cpu().numpy().astype(np.float16)  # (B, L, 512)
+
+    return _write_cache(out_path, len(image_paths), grid, dict(meta, image_ids=list(image_ids)), rows())
+
+
+def _write_cache(out_path: Path, n: int, grid: int, index: dict[str, Any], blocks: Iterable[np.ndarray]
+                 ) -> FeatureStore:
+    """Write ``blocks`` of rows (b, grid*grid, 512) into ``out_path`` and its .json index, atomically
+    (temporary names, renamed at the end: an interrupted run leaves no half cache)."""
+    def fill(tmp: Path) -> None:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, grid * grid, 512))
+        row = 0
+        for block in blocks:
+            array[row: row + len(block)] = block
+            row += len(block)
+        array.flush()
+        del array
+
+    atomic_write(out_path, fill)
+    atomic_write_json(out_path.with_suffix(".json"), dict(index, shape=[n, grid * grid, 512], dtype="float16",
+                                                          bytes_per_image=grid * grid * 512 * 2), indent=None)
+    return FeatureStore(out_path)
+
+
+def feature_path(cache_dir: str | Path, encoder_cfg, split: str) -> Path:
+    return Path(cache_dir) / "features" / cache_key(encoder_cfg) / f"{split}.npy"
+
+
+def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, meta: dict[str, Any],
+                  chunk: int = 256, progress: bool = True, desc: str = "pool features",
+                  mode: str = "max") -> FeatureStore:
+    """Write a ``grid_size`` cache by max- (or avg-) pooling a finer cached grid (no CNN run).
+
+    A 7x7 cache from a 14x14 one is the same array the encoder would give (its 7x7 grid is a 2x2 max
+    pool of the 14x14 block5_conv3 map, and max-pooling commutes with float16 rounding), in seconds.
+    With ``mode="avg"`` it is the mean of the float16 cells, computed in float32: equal to the
+    encoder's average within float16 rounding.
+    """
+    check_choice("encoder.pool", mode, "mode")
+    fine = int(round(source.array.shape[1] ** 0.5))
+    if fine % grid_size:
+        raise ValueError(f"cannot pool a {fine}x{fine} grid to {grid_size}x{grid_size}")
+    k = fine // grid_size
+    n = len(source)
+
+    def blocks():
+        for start in tqdm(range(0, n, chunk), desc=desc, unit="chunk", disable=not progress):
+            block = np.asarray(source.array[start: start + chunk])  # (b, fine*fine, 512)
+            b = len(block)
+            # (b, g, k, g, k, 512): cell (r, c) of the coarse grid covers rows r*k.., cols c*k.. of the fine one
+            block = block.reshape(b, grid_size, k, grid_size, k, 512)
+            if mode == "max":
+                block = block.max(axis=(2, 4))  # (b, g, g, 512)
+            else:
+                block = block.astype(np.float32).mean(axis=(2, 4))  # (b, g, g, 512)
+            yield block.reshape(b, grid_size * grid_size, 512)
+
+    index = dict(source.index, **meta, pool=mode, pooled_from=str(source.path))
+    return _write_cache(Path(out_path), n, grid_size, index, blocks())
+
+
+def _finer_cache(cache_dir: str | Path, encoder_cfg, split: str, ids: list[str], fingerprint: str
+                 ) -> Optional[FeatureStore]:
+    """A valid cache of the same images, encoder and input size at a grid that pools to ours."""
+    if encoder_cfg.image_size % 16:
+        return None
+    native = encoder_cfg.image_size // 16  # block5_conv3 map size: the finest grid there is
+    for fine in range(native, encoder_cfg.grid_size, -1):
+        if fine % encoder_cfg.grid_size:
+            continue
+        path = feature_path(cache_dir, dataclasses.replace(encoder_cfg, grid_size=fine), split)
+        if path.is_file() and path.with_suffix(".json").is_file():
+            store = FeatureStore(path)
+            if store.image_ids == ids and store.index.get("images_fingerprint") == fingerprint:
+                return store
+    return None
+
+
+def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device = "cpu",
+                    num_workers: int = 0, progress: bool = True, encoder=None) -> FeatureStore:
+    """The cached features of ``split``, extracting them first if the cache is missing or stale."""
+    from ..model.encoder import build_encoder
+
+    path = feature_path(dataset.root, encoder_cfg, split)
+    images = dataset.split(split)
+    ids = [im.image_id for im in images]
+    paths = [dataset.image_dir / im.file_name for im in images]
+    fingerprint = images_fingerprint(paths)
+    if path.is_file() and path.with_suffix(".json").is_file():
+        store = FeatureStore(path)
+        if store.image_ids == ids and store.index.get("images_fingerprint") == fingerprint:
+            return store
+    finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
+    if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
+        return pool_features(finer, path, encoder_cfg.grid_size, {"grid_size": encoder_cfg.grid_size},
+                             progress=progress, desc=f"{split} features (pooled)", mode=encoder_cfg.pool)
+    if encoder is None:
+        encoder = build_encoder(encoder_cfg)
+    meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,
+            "weights_loaded": getattr(encoder, "weights_label", encoder_cfg.weights),
+            "grid_size": encoder_cfg.grid_size, "image_size": encoder_cfg.image_size,
+            "resize_mode": encoder_cfg.resize_mode, "pool": encoder_cfg.pool, "split": split,
+            "images_fingerprint": fingerprint}
+    transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode)
+    return extract_features(encoder, paths, ids, path,
+                            transform, meta, encoder_cfg.batch_size, num_workers, device, progress,
+                            desc=f"{split} features")

@@ -1,0 +1,170 @@
+"""Decode a split and score it: the one path shared by validation, tools/evaluate.py and the demo.
+
+    checkpoint --restore--> decoder (or an ensemble) --decode_loader--> captions --score--> metrics
+    --report.write_evaluation--> results.json, annotations.json, metrics.json, report.md, samples.txt
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..checkpoint import restore, restore_ensemble
+from ..data.loaders import ImageDataset, collate_images
+from ..data.prepare import prepare_dataset
+from ..data.sources import normalize_split
+from ..data.features import ensure_features
+from ..data.transforms import ImageTransform
+from ..metrics.coco_format import metrics_table_markdown
+from ..metrics.scoring import score_captions
+from ..model.decoding import Decoded, decode
+from ..utils.runtime import eval_mode
+from .grounding import dataset_grounding
+from .report import write_evaluation
+
+
+@torch.no_grad()
+def decode_loader(decoder, loader: DataLoader, vocab, device: torch.device, *, encoder=None,
+                  beam_size: int = 1, max_length: int = 20, length_penalty: float = 0.0,
+                  suppress_unk: bool = True, progress: bool = False, desc: str = "decode"
+                  ) -> dict[str, Decoded]:
+    """Decode every image of an ``ImageDataset`` loader -> {image_id: Decoded}."""
+    out: dict[str, Decoded] = {}
+    with eval_mode(encoder):
+        for images, image_ids in tqdm(loader, desc=desc, disable=not progress, leave=False):
+            images = images.to(device)
+            annotations = encoder(images) if encoder is not None else images.float()  # (B, L, D)
+            for image_id, result in zip(image_ids, decode(decoder, annotations, vocab, beam_size=beam_size,
+                                                          max_length=max_length, length_penalty=length_penalty,
+                                                          suppress_unk=suppress_unk)):
+                out[image_id] = result
+    return out
+
+
+def captions_of(decoded: dict[str, Decoded]) -> dict[str, str]:
+    return {image_id: " ".join(d.words) for image_id, d in decoded.items()}
+
+
+def score(decoded: dict[str, Decoded], references: dict[str, list[str]],
+          metrics: Optional[tuple[str, ...]] = None, tokenizer: str = "auto"):
+    """pycocoevalcap scores of decoded captions against the raw references (a ``ScoreReport``)."""
+    results = captions_of(decoded)
+    refs = {k: references[k] for k in results}
+    kwargs = {"tokenizer": tokenizer}
+    if metrics is not None:
+        kwargs["metrics"] = metrics
+    return score_captions(results, refs, **kwargs)
+
+
+@dataclass
+class EvalReport:
+    scores: dict[str, float]
+    settings: dict[str, Any]
+    markdown_table: str
+    out_dir: Optional[Path]
+    decoded: dict[str, Decoded]
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import pycocoevalcap  # noqa: F401
+    import torchvision
+
+    from ..version import __version__
+
+    def dist_version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"show_attend": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "pycocoevalcap": dist_version("pycocoevalcap"), "python": platform.python_version()}
+
+
+def default_eval_dir(run_dir: str | Path, settings: dict[str, Any]) -> Path:
+    """``<run_dir>/eval_<split>_b<k>[_lp<penalty>][_ensemble]`` for an evaluation's resolved settings:
+    one folder per decoding, so that another beam or length penalty never overwrites a report."""
+    penalty = settings["length_penalty"]
+    return Path(run_dir) / (f"eval_{settings['split']}_b{settings['beam_size']}"
+                            + (f"_lp{penalty:g}" if penalty else "")
+                            + ("_ensemble" if settings.get("ensemble") else ""))
+
+
+def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
+                        out_dir: Optional[str | Path | Callable[[dict[str, Any]], Path]] = None, *,
+                        beam_size: Optional[int] = None, max_length: Optional[int] = None,
+                        length_penalty: Optional[float] = None, encoder_weights: Optional[str] = None,
+                        device: Optional[str] = None, batch_size: int = 32, max_images: int = 0,
+                        tokenizer: str = "auto", progress: bool = True,
+                        overrides: Optional[list[str]] = None,
+                        ensemble: Sequence[str | Path] = ()) -> EvalReport:
+    """Decode ``split`` with a checkpoint, score it, and (with ``out_dir``) write the COCO-format
+    ``results.json``, ``annotations.json``, ``metrics.json``, ``report.md`` and ``samples.txt``.
+
+    ``ensemble``: further checkpoints decoded together with the first (their word distributions
+    averaged, see ``show_attend.model.ensemble``); they must share its vocabulary and encoder settings.
+    The first checkpoint's config (data, encoder, decoding) drives the evaluation. ``out_dir`` may
+    be a function of the resolved settings (beam, length penalty, ...), e.g. ``default_eval_dir``."""
+    split = normalize_split(split)
+    model = restore(checkpoint, device=device, overrides=overrides, encoder_weights=encoder_weights)
+    cfg, dev = model.cfg, model.device
+    decoder, run_name = model.decoder, cfg.name
+    if ensemble:
+        decoder, names = restore_ensemble(model, list(ensemble))
+        run_name = "ensemble: " + " + ".join([cfg.name, *names])
+    dataset = prepare_dataset(cfg.data, progress=progress)
+    if not dataset.split(split):
+        raise ValueError(f"split {split!r} has no images in {dataset.root}")
+    encoder = store = transform = None
+    if cfg.data.use_feature_cache and not model.fine_tuned_encoder:
+        store = ensure_features(dataset, cfg.encoder, split, dev, cfg.data.num_workers, progress)
+    else:
+        encoder = model.build_encoder()
+        transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+    images = ImageDataset(dataset, split, store, transform, max_images)
+    loader = DataLoader(images, batch_size=batch_size, num_workers=cfg.data.num_workers,
+                        collate_fn=collate_images)
+    d = cfg.decode
+    settings = {
+        "checkpoint": str(checkpoint), "epoch": model.payload.get("epoch"), "split": split, "images": len(images),
+        "beam_size": beam_size or d.beam_size, "max_length": max_length or d.max_length,
+        "length_penalty": d.length_penalty if length_penalty is None else length_penalty,
+        "suppress_unk": d.suppress_unk, "encoder": cfg.encoder.name, "encoder_weights": cfg.encoder.weights,
+        "grid_size": cfg.encoder.grid_size, "image_size": cfg.encoder.image_size,
+        "resize_mode": cfg.encoder.resize_mode, "pool": cfg.encoder.pool, "dataset": str(dataset.root),
+        "device": str(dev),
+        "run": run_name, "objective": cfg.train.objective, "alpha_c": cfg.train.alpha_c,
+        "model": dataclasses.asdict(cfg.model),
+    }
+    if ensemble:
+        settings["ensemble"] = [str(checkpoint), *map(str, ensemble)]
+    t0 = time.time()
+    decoded = decode_loader(decoder, loader, model.vocab, dev, encoder=encoder, beam_size=settings["beam_size"],
+                            max_length=settings["max_length"], length_penalty=settings["length_penalty"],
+                            suppress_unk=d.suppress_unk, progress=progress, desc=f"decode {split}")
+    settings["decode_seconds"] = round(time.time() - t0, 2)
+    references = dataset.references(split)
+    report = score(decoded, references, tokenizer=tokenizer)
+    settings.update(tokenizer=report.tokenizer, skipped_metrics=dict(report.skipped), notes=list(report.notes),
+                    versions=_versions(), scale="0-1 (as pycocoevalcap returns them)")
+    table = metrics_table_markdown(report.scores, scale100=True)
+    if callable(out_dir):
+        out_dir = out_dir(settings)
+    if out_dir is not None:
+        results = captions_of(decoded)
+        write_evaluation(Path(out_dir), results=results, references={k: references[k] for k in results},
+                         image_names={im.image_id: im.file_name for im in dataset.split(split)},
+                         scores=report.scores, settings=settings, table=table,
+                         per_image_cider=report.per_image.get("CIDEr", {}),
+                         grounding=dataset_grounding(dataset, split, decoded, cfg))
+    return EvalReport(dict(report.scores), settings, table, Path(out_dir) if out_dir is not None else None,
+                      decoded)

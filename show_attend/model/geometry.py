@@ -1,0 +1,121 @@
+"""Attention-map geometry: from the decoder's alpha (L = g*g cells) to a map over the image.
+
+The attention of step t is a distribution over the g x g cells of the encoder's feature grid
+(g = 7 or 14; cell i = row * g + col). Drawing it (``show_attend.viz``) and scoring whether it
+lands on an object (``show_attend.evaluation.grounding``) both need the same geometry: cell
+centres on cell centres (``align_corners=False``), a grid that spans the region the encoder saw.
+
+All upsampling is separable: an (n_out, g) weight matrix per axis, ``out = Wy @ alpha @ Wx.T``.
+Numpy only.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+UPSAMPLE_MODES = ("bilinear", "gaussian", "nearest")
+VGG16_STRIDE = 16  # block5_conv3 of an S x S input is S/16 x S/16
+DEFAULT_SIGMA = 0.6  # gaussian mode: standard deviation in grid cells
+
+
+# --------------------------------------------------------------------------- array helpers
+def to_numpy(x: Any) -> np.ndarray:
+    """An array from a numpy array, list, or torch tensor (detached, on the CPU)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def as_grid(alpha: Any) -> np.ndarray:
+    """One attention map, (g, g) or flat (g*g,), as a (g, g) array (row-major: row = y)."""
+    a = to_numpy(alpha)
+    if a.ndim == 2 and a.shape[0] == a.shape[1]:
+        return a
+    if a.ndim == 1:
+        g = math.isqrt(a.size)
+        if g * g == a.size and g > 0:
+            return a.reshape(g, g)
+    raise ValueError(f"an attention map must be (g, g) or (g*g,), got shape {a.shape}")
+
+
+def as_grids(alphas: Any) -> np.ndarray:
+    """A sequence of attention maps, (T, g, g) or (T, g*g), as a (T, g, g) array."""
+    a = to_numpy(alphas)
+    if a.ndim == 3 and a.shape[1] == a.shape[2]:
+        return a
+    if a.ndim == 2:
+        g = math.isqrt(a.shape[1])
+        if g * g == a.shape[1] and g > 0:
+            return a.reshape(a.shape[0], g, g)
+    raise ValueError(f"attention maps must be (T, g, g) or (T, g*g), got shape {a.shape}")
+
+
+# --------------------------------------------------------------------------- upsampling
+def axis_weights(u: np.ndarray, g: int, mode: str, sigma: float) -> np.ndarray:
+    """Weights (len(u), g) of the g cells at positions ``u`` given in cell units.
+
+    Cell c has its centre at u = c; the grid spans u in [-0.5, g - 0.5]. Each row sums to 1, so a
+    uniform map stays uniform everywhere, borders included.
+    """
+    cells = np.arange(g, dtype=np.float64)
+    if mode == "nearest":
+        idx = np.clip(np.floor(u + 0.5), 0, g - 1).astype(int)
+        w = np.zeros((u.size, g))
+        w[np.arange(u.size), idx] = 1.0
+        return w
+    if mode == "bilinear":
+        # Tent functions at the cell centres; positions beyond the outer centres are clamped
+        # (edge replication), as in torch's interpolate(..., align_corners=False).
+        uc = np.clip(u, 0.0, g - 1.0)
+        return np.maximum(0.0, 1.0 - np.abs(uc[:, None] - cells[None, :]))
+    if mode == "gaussian":
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        # A Gaussian of std `sigma` cells at every cell centre, normalised per position
+        # (Nadaraya-Watson): the smooth look of the paper's figures without the border fade.
+        logits = -0.5 * ((u[:, None] - cells[None, :]) / sigma) ** 2
+        logits -= logits.max(axis=1, keepdims=True)
+        w = np.exp(logits)
+        return w / w.sum(axis=1, keepdims=True)
+    raise ValueError(f"upsample mode must be one of {UPSAMPLE_MODES}, got {mode!r}")
+
+
+def separable(wy: np.ndarray, a: np.ndarray, wx: np.ndarray) -> np.ndarray:
+    """``wy @ a @ wx.T`` (contiguous operands: OpenBLAS is far slower on the transposed view)."""
+    return (wy @ a) @ np.ascontiguousarray(wx.T)
+
+
+def cell_coords(n: int, g: int) -> np.ndarray:
+    """Centres of n output pixels spread over g cells, in cell units (align_corners=False)."""
+    return (np.arange(n, dtype=np.float64) + 0.5) * (g / n) - 0.5
+
+
+def upsample_attention(alpha_grid: Any, out_w: int, out_h: int, mode: str = "bilinear",
+                       sigma: float = DEFAULT_SIGMA) -> np.ndarray:
+    """Upsample one attention map from its own grid (g x g) to (out_h, out_w).
+
+    Args:
+        alpha_grid: (g, g) or (g*g,) attention weights; g is read from the array (7, 14, ...).
+        out_w, out_h: target size in pixels (any aspect ratio).
+        mode: ``bilinear`` (align_corners=False, edges replicated), ``gaussian`` (a Gaussian of
+            std ``sigma`` cells per cell centre, normalised per pixel) or ``nearest`` (blocks).
+        sigma: gaussian mode only, in grid cells (independent of g and of the output size).
+
+    Returns:
+        (out_h, out_w) float array. The value at the centre of cell (i, j) equals alpha[i, j] for
+        bilinear and nearest; the sum is about alpha.sum() * out_w * out_h / g**2.
+    """
+    a = as_grid(alpha_grid)
+    if out_w <= 0 or out_h <= 0:
+        raise ValueError(f"output size must be positive, got {out_w}x{out_h}")
+    g = a.shape[0]
+    wy = axis_weights(cell_coords(int(out_h), g), g, mode, sigma)
+    wx = axis_weights(cell_coords(int(out_w), g), g, mode, sigma)
+    return separable(wy, a, wx)
+
+
+def pools_block5(grid_size: int, image_size: int) -> bool:
+    """Whether the grid is a pool of a finer block5_conv3 map (S/16 x S/16), i.e. whether the pool mode matters."""
+    return grid_size < image_size // VGG16_STRIDE

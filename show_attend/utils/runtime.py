@@ -1,0 +1,53 @@
+"""Run-time helpers: seeding, device choice, run folders, and ``eval_mode``."""
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU. Asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use device=cpu or auto")
+    return device
+
+
+def new_run_dir(output_dir: str | Path, name: str) -> Path:
+    """``output_dir/name``, or ``output_dir/name-YYYYmmdd-HHMMSS`` if that already holds a run."""
+    run = Path(output_dir) / name
+    if run.exists() and any(run.iterdir()):
+        run = Path(output_dir) / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+@contextmanager
+def eval_mode(*modules: Optional[torch.nn.Module], training: bool = False) -> Iterator[None]:
+    """Put ``modules`` in eval mode (or ``train(training)``) and restore each one's own mode after.
+
+    ``None`` entries are skipped, so an optional encoder can be passed as it is.
+    """
+    present = [m for m in modules if m is not None]
+    before = [m.training for m in present]
+    for m in present:
+        m.train(training)
+    try:
+        yield
+    finally:
+        for m, mode in zip(present, before):
+            m.train(mode)

@@ -1,0 +1,99 @@
+"""The command-line tools, called as a user would (in-process)."""
+import json
+
+from show_attend.cli import caption_main, evaluate_main, prepare_main, results_table_main
+from PIL import Image
+
+from conftest import REPO
+
+
+def test_caption_tool_json(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    img = tmp_path / "a.png"
+    Image.new("RGB", (90, 60), (250, 250, 0)).save(img)
+    assert caption_main([str(img), "--checkpoint", str(run_dir), "--beam-size", "2", "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["image"] == str(img) and isinstance(line["caption"], str)
+
+
+def test_caption_tool_missing_image(trained_run, capsys):
+    run_dir, _ = trained_run
+    assert caption_main(["nope.jpg", "--checkpoint", str(run_dir)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_evaluate_tool(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    out = tmp_path / "ev"
+    assert evaluate_main(["--checkpoint", str(run_dir / "best.pt"), "--split", "test", "--beam-size", "2",
+                          "--tokenizer", "python", "--out", str(out), "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["beam_size"] == 2 and metrics["settings"]["objective"] == "xe"
+    captured = capsys.readouterr()
+    assert "CIDEr" in captured.out and "it/s" not in captured.err  # --no-progress: no bars
+
+    # the results table reads what was written, x100, with the row's provenance
+    assert results_table_main([str(out), "--labels", "tiny run"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].startswith("| configuration | objective | weights | grid | beam | split | B-1")
+    row = [c.strip() for c in table[2].strip("|").split("|")]
+    assert row[:6] == ["tiny run", "xe", "none", "7x7", "2", "test (6)"]
+    assert row[-1] == f"{100 * metrics['metrics']['CIDEr']:.1f}"
+    assert results_table_main([str(tmp_path / "nothing")]) == 2
+
+    # the grounding table: the attention settings, the scores and their uniform baselines
+    assert results_table_main([str(out), "--grounding"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    head = [c.strip() for c in table[0].strip("|").split("|")]
+    row = dict(zip(head, (c.strip() for c in table[2].strip("|").split("|"))))
+    g = metrics["grounding"]
+    assert row["texture"] == "flat" and row["grid"] == "7x7" and row["annotations"] == "none"
+    assert row["pool"] in ("max", "-")  # "-": block5_conv3 is already the grid, nothing pooled
+    def fmt(value, spec):  # a random-encoder model may name no object at all: n/a
+        return "n/a" if value is None else spec.format(value)
+
+    assert row["hit rate"] == fmt(g["hit_rate"], "{:.3f}") and row["mass in box"] == fmt(g["mass_in_box"], "{:.3f}")
+    assert row["hit / uniform"] == fmt(g["hit_rate_ratio"], "{:.1f}x")
+    assert row["peak on or next to box"] == fmt(g["near_rate"], "{:.3f}")
+    assert row["uniform"] == fmt(g["uniform_near_rate"], "{:.3f}")
+
+    # runs compared at one training budget: the validation the trainer logged after that epoch
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    last = [r for r in history if "CIDEr" in r][-1]
+    assert results_table_main([str(run_dir), "--epoch", str(last["epoch"])]) == 0
+    row = [c.strip() for c in capsys.readouterr().out.strip().splitlines()[2].strip("|").split("|")]
+    assert row[0].endswith(f"@ epoch {last['epoch']}") and row[3] == "7x7"
+    assert row[-1] == f"{100 * last['CIDEr']:.1f}"
+    assert results_table_main([str(run_dir), "--epoch", "99"]) == 2
+
+
+def test_evaluate_tool_default_folder_names_the_decoding(trained_run, tmp_path, capsys):
+    """Without --out, each decoding gets its own folder: another length penalty overwrites nothing."""
+    import shutil
+
+    run_dir, _ = trained_run
+    mine = tmp_path / "run"
+    mine.mkdir()
+    shutil.copy(run_dir / "best.pt", mine / "best.pt")
+    common = ["--checkpoint", str(mine / "best.pt"), "--split", "test", "--beam-size", "2",
+              "--tokenizer", "python", "--max-images", "2", "--no-progress"]
+    assert evaluate_main(common) == 0
+    assert evaluate_main(common + ["--length-penalty", "1.5"]) == 0
+    assert evaluate_main(common + ["--ensemble", str(mine / "best.pt"), "--length-penalty", "0.5"]) == 0
+    assert sorted(p.name for p in mine.iterdir() if p.is_dir()) == [
+        "eval_test_b2", "eval_test_b2_lp0.5_ensemble", "eval_test_b2_lp1.5"]
+    settings = json.loads((mine / "eval_test_b2_lp1.5" / "metrics.json").read_text())["settings"]
+    assert settings["length_penalty"] == 1.5 and settings["images"] == 2
+    assert f"wrote {mine / 'eval_test_b2_lp1.5'}/" in capsys.readouterr().out
+
+
+def test_prepare_tool_reports_and_config_typo(tmp_path, capsys):
+    cfg = REPO / "configs" / "shapes_demo.yaml"
+    args = ["--config", str(cfg), "--set", f"data.root={tmp_path / 's'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+            "--set", "data.synthetic.num_train=5", "--set", "data.synthetic.num_val=2",
+            "--set", "data.synthetic.num_test=2"]
+    assert prepare_main(args) == 0
+    out = capsys.readouterr().out
+    assert "train:      5 images" in out and "vocabulary" in out and "skipped" in out
+    assert prepare_main(["--config", str(cfg), "--set", "data.sorce=x"]) == 2  # a typo stops the tool
+    assert "valid keys in data: source" in capsys.readouterr().err
