@@ -190,3 +190,10 @@ def test_modules_check_the_same_choices_as_the_config():
         if choices(key):
             with pytest.raises(ConfigError, match="is not one of"):
                 load_config(None, [f"{key}=not_a_choice"])
+
+
+def test_val_metric_choices_are_the_metric_names():
+    from show_attend.config import choices
+    from show_attend.metrics.names import TABLE_METRICS
+
+    assert choices("train.val_metric") == (*TABLE_METRICS, "loss")

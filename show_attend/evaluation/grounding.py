@@ -47,7 +47,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..data.synthetic import object_word_kind, size_of_word
+from ..data.scenes import object_word_kind, size_of_word
 from ..model.geometry import as_grids, upsample_attention
 
 SCORED_KINDS = ("color", "shape")

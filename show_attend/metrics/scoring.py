@@ -50,6 +50,11 @@ class ScoreReport:
     timings: dict = field(default_factory=dict)
     n_images: int = 0
 
+    def record(self, name: str, corpus: float, img_ids: Sequence[Hashable], per_image: Sequence[float]) -> None:
+        """Store one metric: its corpus score and each image's (in ``img_ids`` order)."""
+        self.scores[name] = float(corpus)
+        self.per_image[name] = {i: float(s) for i, s in zip(img_ids, per_image)}
+
     def to_dict(self, include_per_image: bool = False) -> dict:
         """JSON-serialisable dict (per-image scores only if asked; their keys become strings)."""
         out = {
@@ -168,14 +173,12 @@ def score_captions(results: Mapping[Hashable, str], references: Mapping[Hashable
         score, scores = Bleu(4).compute_score(gts, res, verbose=0)
         for n in range(4):
             name = f"Bleu_{n + 1}"
-            report.scores[name] = float(score[n])
-            report.per_image[name] = {i: float(s) for i, s in zip(img_ids, scores[n])}
+            report.record(name, score[n], img_ids, scores[n])
         report.timings["Bleu"] = time.perf_counter() - t0
     if "ROUGE_L" in wanted:
         t0 = time.perf_counter()
         score, scores = Rouge().compute_score(gts, res)
-        report.scores["ROUGE_L"] = float(score)
-        report.per_image["ROUGE_L"] = {i: float(s) for i, s in zip(img_ids, scores)}
+        report.record("ROUGE_L", score, img_ids, scores)
         report.timings["ROUGE_L"] = time.perf_counter() - t0
     if "CIDEr" in wanted:
         t0 = time.perf_counter()
@@ -185,8 +188,7 @@ def score_captions(results: Mapping[Hashable, str], references: Mapping[Hashable
             if len(img_ids) < 2:
                 report.notes.append("CIDEr with one image is degenerate (IDF over one document)")
             score, scores = Cider().compute_score(gts, res)
-            report.scores["CIDEr"] = float(score)
-            report.per_image["CIDEr"] = {i: float(s) for i, s in zip(img_ids, scores)}
+            report.record("CIDEr", score, img_ids, scores)
         report.timings["CIDEr"] = time.perf_counter() - t0
 
     # -- Java scorers ------------------------------------------------------------------------
@@ -200,8 +202,7 @@ def score_captions(results: Mapping[Hashable, str], references: Mapping[Hashable
             scorer = meteor_scorer or MeteorScorer(java=java, timeout=meteor_timeout)
             try:
                 score, scores = scorer.score(gts, res)
-                report.scores["METEOR"] = float(score)
-                report.per_image["METEOR"] = {i: float(s) for i, s in zip(img_ids, scores)}
+                report.record("METEOR", score, img_ids, scores)
             except MetricsError as exc:
                 report.skipped["METEOR"] = str(exc)
                 _warn(report, f"METEOR skipped: {exc}")

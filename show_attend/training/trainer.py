@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from ..model.losses import caption_loss
 from .scst import scst_loss
 from ..data.transforms import ImageTransform
 from ..metrics.names import VALIDATION_METRICS
+from .logs import epoch_line, log_attention, log_samples
 from ..utils.files import json_safe
 from ..utils.runtime import eval_mode, new_run_dir, resolve_device, seed_everything
 
@@ -309,8 +309,8 @@ class Trainer:
                     row.update(scores)
                     for name, v in scores.items():
                         self.writer.add_scalar(f"val/{name}", v, self.state.step)
-                    self._log_samples(captions_of(decoded))
-                    self._log_attention(decoded)
+                    log_samples(self.writer, captions_of(decoded), self.val_refs, self.state.step)
+                    log_attention(self.writer, decoded, self.dataset, self.cfg.encoder, self.state.step)
                     value = scores[cfg.train.val_metric]
                 improved = metric_is_better(cfg.train.val_metric, value, self.state.best_value)
                 if improved:
@@ -330,7 +330,10 @@ class Trainer:
                 save_checkpoint(self.run_dir / "best.pt", payload)
             with history_path.open("a") as fh:
                 fh.write(json.dumps(json_safe(row), allow_nan=False) + "\n")
-            self._print_epoch(row)
+            message = epoch_line(row, cfg.train.val_metric, self.state.best_value, self.state.best_epoch)
+            if self.progress:
+                tqdm.write(message)
+            LOG.info(message)
             patience = cfg.train.early_stop_patience
             if patience and self.state.bad_validations >= patience:
                 LOG.info("early stopping: no %s improvement in %d validations", cfg.train.val_metric, patience)
@@ -345,50 +348,6 @@ class Trainer:
 
             plot_run(self.run_dir)  # curves.png: losses, metrics, learning rate
         return self.run_dir
-
-    def _log_samples(self, captions: dict[str, str], n: int = 5) -> None:
-        lines = []
-        for image_id in list(captions)[:n]:
-            refs = self.val_refs.get(image_id, [])
-            lines.append(f"**{image_id}**: {captions[image_id]}  \n_ref_: {refs[0] if refs else ''}")
-        self.writer.add_text("val/samples", "\n\n".join(lines), self.state.step)
-
-    def _log_attention(self, decoded: dict[str, Decoded], n: int = 3) -> None:
-        """Heatmaps over each generated word for a fixed set of validation images."""
-        from ..data.transforms import load_image
-        from ..viz.attention import plot_attention
-
-        transform = ImageTransform(self.cfg.encoder.image_size, self.cfg.encoder.resize_mode)
-        files = {im.image_id: self.dataset.image_dir / im.file_name for im in self.dataset.split("val")}
-        for i, image_id in enumerate(list(decoded)[:n]):
-            d = decoded[image_id]
-            if not d.words:
-                continue
-            image = load_image(files[image_id])
-            fig = plot_attention(image, d.words, d.alphas, d.betas, crop_box=transform.crop_box(*image.size),
-                                 ncols=6, dpi=80)
-            self.writer.add_figure(f"attention/{i}_{image_id}", fig, self.state.step)
-
-    def _print_epoch(self, row: dict[str, Any]) -> None:
-        metric = self.cfg.train.val_metric
-        if "train_reward" in row:
-            train = f"train reward {row['train_reward']:.3f} (baseline {row['train_baseline']:.3f})"
-        else:
-            train = f"train loss {row['train_loss']:.3f} (ce {row['train_ce']:.3f})"
-        parts = [f"epoch {row['epoch']:3d}", train,
-                 f"val ce (teacher-forced) {row['val_loss_teacher_forced']:.3f}"]
-        for name in ("Bleu_4", "CIDEr"):
-            if name in row:
-                parts.append(f"{name} {row[name]:.3f}")
-        parts.append(f"lr {row['lr']:.2e}")
-        parts.append(f"{row['seconds']:.0f}s")
-        best = self.state.best_value
-        parts.append(f"best {metric} {best:.3f} @ {self.state.best_epoch}" if best is not None and
-                     not math.isnan(best) else "")
-        message = " | ".join(p for p in parts if p)
-        if self.progress:
-            tqdm.write(message)
-        LOG.info(message)
 
 
 def train(cfg: Config, resume: Optional[str | Path] = None, progress: bool = True) -> Path:

@@ -1,5 +1,8 @@
-"""Helpers every stage shares, each in one place: atomic file writes (``files``), markdown tables
-(``markdown``), and seeding, device choice, run folders and ``eval_mode`` (``runtime``, needs torch).
+"""Helpers every stage shares, each in one place.
+
+    files.py     atomic writes (text, JSON, any writer), strict JSON
+    markdown.py  markdown tables
+    runtime.py   seeding, device choice, run folders, eval_mode (needs torch)
 
 Nothing here imports the rest of the package, so any module may use it.
 """

@@ -22,10 +22,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..metrics.names import METRIC_NAMES
+
 LOG = logging.getLogger(__name__)
 HISTORY_FILE = "history.jsonl"
 CURVES_FILE = "curves.png"
-KNOWN_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE")
 _PREFIXES = ("val_", "test_", "val/", "test/")
 _X_KEYS = ("epoch", "step")
 
@@ -108,7 +109,7 @@ def plot_run_curves(history: Union[Sequence[Mapping[str, Any]], str, Path], path
     extra = set(metrics or ())
     loss_keys = [k for k in keys if "loss" in k.lower()]
     lr_keys = [k for k in keys if k == "lr" or k.startswith("lr_") or k.endswith("_lr")]
-    metric_keys = [k for k in keys if (_metric_name(k) in KNOWN_METRICS or k in extra)
+    metric_keys = [k for k in keys if (_metric_name(k) in METRIC_NAMES or k in extra)
                    and k not in loss_keys and k not in lr_keys]
 
     panels = [("loss", loss_keys), ("metrics", metric_keys)] + ([("learning rate", lr_keys)] if lr_keys else [])

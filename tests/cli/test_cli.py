@@ -97,3 +97,53 @@ def test_prepare_tool_reports_and_config_typo(tmp_path, capsys):
     assert "train:      5 images" in out and "vocabulary" in out and "skipped" in out
     assert prepare_main(["--config", str(cfg), "--set", "data.sorce=x"]) == 2  # a typo stops the tool
     assert "valid keys in data: source" in capsys.readouterr().err
+
+
+def test_show_attend_command_lists_its_subcommands_and_config_sections(capsys):
+    from show_attend.cli import COMMANDS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("prepare", "extract", "train", "evaluate", "caption", "visualize",
+                                         "benchmark", "results")) and set(COMMANDS) >= {"train", "results"}
+    assert main(["trian"]) == 2 and "unknown command 'trian'" in capsys.readouterr().err
+    assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("show-attend 0.")
+    try:
+        main(["train", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    assert "usage: show-attend train" in out and "model: embed_dim, hidden_dim" in out
+    assert "shipped configs (--config NAME): " in out and "flickr8k_vgg16_7x7" in out
+
+
+def test_python_dash_m_and_a_config_by_name(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "show_attend", "--help"], capture_output=True, text=True, check=True)
+    assert "usage: show-attend <command>" in out.stdout
+    # a shipped config addressed by name, run from a folder that is not the checkout
+    assert prepare_main(["--config", "shapes_demo", "--set", f"data.root={tmp_path / 's'}",
+                         "--set", f"data.cache_dir={tmp_path / 'c'}", "--set", "data.synthetic.num_train=4",
+                         "--set", "data.synthetic.num_val=2", "--set", "data.synthetic.num_test=2"]) == 0
+    assert "train:      4 images" in capsys.readouterr().out
+    assert prepare_main(["--config", "no_such_config"]) == 2
+    assert "shipped configs (by name)" in capsys.readouterr().err
+
+
+def test_the_wheel_ships_the_configs_and_the_command(tmp_path):
+    """A non-editable install gets the configs as package data and the console script."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(tmp_path), str(REPO)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("show_attend-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {n.rsplit("/", 1)[-1] for n in names if n.startswith("show_attend/configs/")}
+    assert {p.name for p in (REPO / "show_attend" / "configs").glob("*.yaml")} == shipped
+    assert {"show_attend/cli/__init__.py", "show_attend/model/decoder.py", "show_attend/metrics/scoring.py"} <= set(names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "show-attend = show_attend.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from show_attend.data.synthetic import (COLOR_RGB, COLORS, JSON_NAME, SHAPES, SIZES,
-                                        canonical_caption, describe, generate_shapes_dataset,
-                                        object_word_kind, position_phrase, render_scene,
-                                        size_of_word)
+from show_attend.data.scenes import COLOR_RGB, COLORS, SHAPES, SIZES, object_word_kind, render_scene, size_of_word
+from show_attend.data.synthetic import JSON_NAME, canonical_caption, describe, generate_shapes_dataset, position_phrase
 from show_attend.metrics.ptb_tokenizer import tokenize
 
 SIZE = 112
