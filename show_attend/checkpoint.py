@@ -12,7 +12,9 @@ training (``init_from``, ``--resume``) all go through it or through :func:`load_
 """
 from __future__ import annotations
 
+import pickle
 import random
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -20,7 +22,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from .config import Config, config_from_dict, weights_label
+from .config import REUSE_MAY_CHANGE, Config, config_from_dict, refuse_changes, weights_label
 from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder, build_decoder
 from .model.encoder import VGG16Encoder, build_encoder
@@ -69,13 +71,32 @@ def checkpoint_file(path: str | Path) -> Path:
     return path
 
 
+class CheckpointError(ValueError):
+    """A file that cannot be read as a show-attend checkpoint; the message names it and says why."""
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = checkpoint_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
+    with path.open("rb") as fh:
+        legacy = fh.read(2)[:1] == b"\x80"  # torch.save's old (pre-1.6) pickle format
+    if not legacy and not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: truncated or not a PyTorch file (no zip archive: an interrupted copy "
+                              "or download, or another kind of file)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: refused by torch.load(weights_only=True), so it holds more than "
+                              f"tensors and plain data, which a show-attend checkpoint never does ({first})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: truncated or not a PyTorch file ({first})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a show-attend checkpoint (format {FORMAT})")
+        raise CheckpointError(f"{path} is not a show-attend checkpoint (format {FORMAT})")
     return payload
 
 
@@ -127,6 +148,8 @@ def restore(checkpoint: str | Path, *, device: Optional[str | torch.device] = "c
 def _rebuild(path: Path, payload: dict[str, Any], device: Optional[str | torch.device],
              overrides: Optional[Sequence[str]] = None, encoder_weights: Optional[str] = None) -> Restored:
     cfg = config_from_dict(payload["config"], list(overrides or []))
+    if overrides:  # a grid, image size or model setting other than the checkpoint's would decode nonsense
+        refuse_changes(config_from_dict(payload["config"]), cfg, REUSE_MAY_CHANGE, f"{path} with --set")
     if encoder_weights is not None:
         cfg.encoder.weights = encoder_weights
     vocab = Vocabulary.from_dict(payload["vocab"])

@@ -36,5 +36,5 @@ def test_beam_one_is_greedy_and_attention_result(captioner, tmp_path):
 
 
 def test_missing_file_is_a_clear_error(captioner, tmp_path):
-    with pytest.raises(FileNotFoundError, match="image not found"):
+    with pytest.raises(FileNotFoundError, match="nope.jpg: file not found"):
         captioner.caption(tmp_path / "nope.jpg")

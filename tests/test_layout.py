@@ -101,4 +101,4 @@ def test_tests_mirror_the_package():
     rooms = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     test_rooms = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and not p.name.startswith((".", "_")) and p.name != "fixtures"}
     assert test_rooms <= rooms, test_rooms - rooms
-    assert {"model", "data", "metrics", "evaluation", "viz", "training", "cli"} <= test_rooms
+    assert {"model", "data", "metrics", "evaluation", "viz", "training", "cli", "utils"} <= test_rooms

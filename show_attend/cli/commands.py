@@ -8,8 +8,8 @@ from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .common import (DEFAULT_CONFIG, UsageError, command, load_cli_config, missing_files, parser_for, print_json,
-                     setup_logging)
+from .common import (DEFAULT_CONFIG, UsageError, command, load_cli_config, parser_for, print_json, readable_images,
+                     report_failed, setup_logging)
 
 Argv = Optional[Sequence[str]]
 
@@ -56,7 +56,7 @@ def prepare_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONF
     args = parser.parse_args(argv)
     setup_logging()
     dataset = prepare_dataset(load_cli_config(args).data, force=args.force)
-    print(format_summary(dataset.summary))
+    print(format_summary(dataset.summary, dataset.problems(), skipped_json=dataset.root / "skipped.json"))
     print(f"prepared dataset written to {dataset.root}")
     return 0
 
@@ -150,16 +150,17 @@ def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
-    missing_files(args.images)
     captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device, encoder_weights=args.encoder_weights)
-    for path, d in zip(args.images, captioner.decode(list(args.images), args.beam_size, args.max_length)):
+    paths, images, failed = readable_images(args.images)
+    results = captioner.decode(images, args.beam_size, args.max_length) if images else []
+    for path, d in zip(paths, results):
         caption = " ".join(d.words)
         if args.json:
             print(json.dumps({"image": str(path), "caption": caption, "log_prob": round(d.log_prob, 4),
                               "finished": d.finished}))
         else:
             print(f"{path}\t{caption}")
-    return 0
+    return report_failed(failed, len(paths))
 
 
 # ---------------------------------------------------------------------------------------- benchmark
@@ -219,14 +220,15 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
         index = render_split_gallery(args.checkpoint, split=args.split, num=args.num, out_dir=args.out,
                                      beam_size=args.beam_size, encoder_weights=args.encoder_weights, **style)
         print(f"gallery: {index} (open it in a browser)")
+    failed = []
     if args.images:
-        missing_files(args.images)
         captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device,
                                               encoder_weights=args.encoder_weights)
-        for path in render_images(captioner, list(args.images), args.out, beam_size=args.beam_size,
-                                  fmt=args.format, gif=args.gif, **style):
+        paths, _, failed = readable_images(args.images)
+        for path in render_images(captioner, paths, args.out, beam_size=args.beam_size,
+                                  fmt=args.format, gif=args.gif, **style) if paths else []:
             print(path)
-    return 0
+    return report_failed(failed, len(args.images) - len(failed))
 
 
 # ---------------------------------------------------------------------------------------- results table

@@ -38,8 +38,8 @@ def command(fn: Callable[..., int]) -> Callable[..., int]:
         except (WeightsUnavailableError, FileNotFoundError, UsageError, ValueError, KeyError) as exc:
             print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+        except KeyboardInterrupt as exc:  # a training run says where it saved and how to resume
+            print(str(exc) or "interrupted", file=sys.stderr)
             return 130
         except (OSError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -96,8 +96,24 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def missing_files(paths: Sequence[Any]) -> None:
-    """Raise UsageError naming every path that is not a file."""
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise UsageError(f"image(s) not found: {', '.join(missing)}")
+def readable_images(paths: Sequence[Any]) -> tuple[list[Any], list[Any], list[str]]:
+    """Open every image once: (the readable paths, their RGB images, one line per unreadable file)."""
+    from ..data.images import ImageError, open_image
+
+    good, images, failed = [], [], []
+    for path in paths:
+        try:
+            images.append(open_image(path))
+            good.append(path)
+        except ImageError as exc:
+            failed.append(str(exc))
+    return good, images, failed
+
+
+def report_failed(failed: Sequence[str], done: int) -> int:
+    """Name the inputs that could not be used on stderr; exit code 1 if there are any, else 0."""
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(failed) + done} images could not be read (listed above)", file=sys.stderr)
+    return 1 if failed else 0

@@ -12,13 +12,14 @@ are its field's ``Literal`` type. The configs shipped in ``show_attend/configs``
 """
 from __future__ import annotations
 
+from .compare import RESUME_MAY_CHANGE, REUSE_MAY_CHANGE, changed_settings, refuse_changes
 from .files import (BASE_KEY, available_configs, config_dir, load_config, read_yaml_config, resolve_config_path,
                     save_config)
 from .parse import ConfigError, config_from_dict, parse_override
 from .schema import (Config, DataConfig, DecodeConfig, EncoderConfig, ModelConfig, OptimConfig, SyntheticConfig,
                      TrainConfig, check_choice, choices, weights_label)
 
-__all__ = ["BASE_KEY", "Config", "ConfigError", "DataConfig", "DecodeConfig", "EncoderConfig", "ModelConfig",
+__all__ = ["RESUME_MAY_CHANGE", "REUSE_MAY_CHANGE", "changed_settings", "refuse_changes", "BASE_KEY", "Config", "ConfigError", "DataConfig", "DecodeConfig", "EncoderConfig", "ModelConfig",
            "OptimConfig", "SyntheticConfig", "TrainConfig", "available_configs", "check_choice", "choices",
            "config_dir", "config_from_dict", "load_config", "parse_override", "read_yaml_config",
            "resolve_config_path", "save_config", "weights_label"]

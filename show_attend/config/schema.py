@@ -100,6 +100,9 @@ class TrainConfig:
     early_stop_patience: int = 0  # validations without improvement before stopping; 0: never
     log_every: int = 50  # steps between TensorBoard scalar writes
     max_steps: int = 0  # stop after this many steps (0: no limit), for smoke tests
+    # A batch whose loss or gradient is not finite (NaN/inf) stops training with a message, keeping the
+    # last good checkpoint; up to this many such batches per run are skipped (counted) instead.
+    skip_nonfinite: int = 0
     # xe: cross-entropy with teacher forcing (the paper); scst: self-critical training with a
     # CIDEr-D reward (Rennie et al. 2017), usually started from an xe run with init_from.
     objective: Literal["xe", "scst"] = "xe"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -21,9 +22,12 @@ from tqdm.auto import tqdm
 
 from ..config import check_choice
 from ..model.geometry import pools_block5
-from ..utils.files import atomic_write, atomic_write_json
+from ..utils.files import atomic_write, atomic_write_json, remove_stale_temporaries
 from ..utils.runtime import eval_mode
+from .images import ImageError
 from .transforms import ImageTransform
+
+LOG = logging.getLogger(__name__)
 
 
 def weights_tag(weights: str) -> str:
@@ -81,6 +85,11 @@ class FeatureStore:
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    @property
+    def unreadable(self) -> dict[str, str]:
+        """{image id: reason} of images that could not be read at extraction (their rows are zeros)."""
+        return self.index.get("unreadable") or {}
+
     def get(self, image_id: str) -> torch.Tensor:
         """(L, D) float16 tensor for one image."""
         return torch.from_numpy(np.array(self.array[self.row_of[image_id]]))
@@ -93,8 +102,13 @@ class _ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.transform(self.paths[i])
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
+        """(the image tensor, "") or, for a file that broke after preparation, (zeros, the reason)."""
+        try:
+            return self.transform(self.paths[i]), ""
+        except ImageError as exc:
+            s = self.transform.image_size
+            return torch.zeros(3, s, s), exc.reason
 
 
 @torch.no_grad()
@@ -112,12 +126,21 @@ def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], imag
                         num_workers=num_workers)
     encoder.to(device)
 
+    unreadable: dict[str, str] = {}
+
     def rows():
+        row = 0
         with eval_mode(encoder), torch.no_grad():
-            for images in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+            for images, reasons in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+                for k, reason in enumerate(reasons):
+                    if reason:  # changed since preparation: its row stays zeros, and it is named
+                        unreadable[image_ids[row + k]] = f"{image_paths[row + k]}: {reason}"
+                        LOG.warning("skipping %s: %s", image_paths[row + k], reason)
+                row += len(reasons)
                 yield encoder(images.to(device)).float().cpu().numpy().astype(np.float16)  # (B, L, 512)
 
-    return _write_cache(out_path, len(image_paths), grid, dict(meta, image_ids=list(image_ids)), rows())
+    index = dict(meta, image_ids=list(image_ids), unreadable=unreadable)  # filled while the rows are written
+    return _write_cache(out_path, len(image_paths), grid, index, rows())
 
 
 def _write_cache(out_path: Path, n: int, grid: int, index: dict[str, Any], blocks: Iterable[np.ndarray]
@@ -199,6 +222,8 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
     from ..model.encoder import build_encoder
 
     path = feature_path(dataset.root, encoder_cfg, split)
+    if path.parent.is_dir():
+        remove_stale_temporaries(path.parent)  # the half-written array of an interrupted extraction
     images = dataset.split(split)
     ids = [im.image_id for im in images]
     paths = [dataset.image_dir / im.file_name for im in images]

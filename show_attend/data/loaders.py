@@ -5,6 +5,7 @@ row of the feature cache (``FeatureStore``) or a transformed image (when fine-tu
 """
 from __future__ import annotations
 
+import logging
 import random
 from typing import Iterator, Optional, Sequence
 
@@ -15,6 +16,8 @@ from .features import FeatureStore
 from .transforms import ImageTransform
 from .vocab import Vocabulary
 from .prepare import PreparedDataset
+
+LOG = logging.getLogger(__name__)
 
 
 class _ImageSource:
@@ -27,6 +30,13 @@ class _ImageSource:
         self.store = store
         self.transform = transform
         self.paths = {im.image_id: dataset.image_dir / im.file_name for im in dataset.split(split)}
+        # images that broke after preparation: their cached rows are zeros, so they are left out
+        self.unreadable = dict(store.unreadable) if store is not None else {}
+        for image_id, reason in self.unreadable.items():
+            LOG.warning("%s split: leaving out %s (unreadable at extraction: %s)", split, image_id, reason)
+
+    def usable(self, image_id: str) -> bool:
+        return image_id not in self.unreadable
 
     def get(self, image_id: str) -> torch.Tensor:
         if self.store is not None:
@@ -42,6 +52,8 @@ class CaptionDataset(Dataset):
         self.source = _ImageSource(dataset, split, store, transform)
         self.items: list[tuple[str, list[int]]] = []
         for im in dataset.split(split):
+            if not self.source.usable(im.image_id):
+                continue
             for toks in im.tokens:
                 if toks:
                     self.items.append((im.image_id, vocab.encode(toks, max_words)))
@@ -63,7 +75,7 @@ class ImageDataset(Dataset):
     def __init__(self, dataset: PreparedDataset, split: str, store: Optional[FeatureStore] = None,
                  transform: Optional[ImageTransform] = None, max_images: int = 0):
         self.source = _ImageSource(dataset, split, store, transform)
-        self.image_ids = [im.image_id for im in dataset.split(split)]
+        self.image_ids = [im.image_id for im in dataset.split(split) if self.source.usable(im.image_id)]
         if max_images > 0:
             self.image_ids = self.image_ids[:max_images]
 
@@ -102,9 +114,10 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.drop_last = drop_last
         self.epoch = 0
+        self.skip = 0  # batches of this epoch already trained (a resume after an interruption)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
 
     def batches(self) -> list[list[int]]:
         rng = random.Random(self.seed * 100_003 + self.epoch)
@@ -118,7 +131,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches())
+        return iter(self.batches()[self.skip:])
 
     def __len__(self) -> int:
         n = len(self.lengths) // self.batch_size

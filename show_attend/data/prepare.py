@@ -3,6 +3,11 @@
     cache_dir/dataset.json   images with split, raw captions, tokens (and synthetic extras)
     cache_dir/vocab.json     the vocabulary
     cache_dir/summary.json   counts: images, captions, vocabulary size, skipped and missing
+    cache_dir/skipped.json   every skipped image, caption and line, with its file, line and reason
+    cache_dir/image_check.json  the image check's results by file stamp (see verify.py)
+
+Every image is opened once (a full decode) before it is used: broken, missing or unsafe images are
+skipped with their captions and named, so extraction and training never meet a broken file.
 
 ``prepare_dataset(cfg.data)`` is idempotent: it re-reads the raw files only when the data settings
 changed since the last preparation.
@@ -13,15 +18,16 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ..metrics.ptb_tokenizer import tokenize
 from ..utils.files import atomic_write_json
+from .verify import verify_images
 from .vocab import Vocabulary
 from .sources import SPLITS, ImageRecord, RawDataset, normalize_split, read_flickr8k, read_karpathy
 
 LOG = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: images verified at preparation, skipped.json
 
 
 @dataclass
@@ -42,6 +48,11 @@ class PreparedDataset:
         self.images = images
         self.vocab = vocab
         self.summary = summary
+
+    def problems(self) -> list[dict[str, Any]]:
+        """Everything preparation skipped (``skipped.json``): images, captions, lines, with reasons."""
+        path = self.root / "skipped.json"
+        return json.loads(path.read_text())["problems"] if path.is_file() else []
 
     def split(self, name: str) -> list[PreparedImage]:
         name = normalize_split(name)
@@ -105,6 +116,18 @@ def prepare_dataset(data_cfg, force: bool = False, progress: bool = True) -> Pre
         except (json.JSONDecodeError, KeyError, TypeError):
             pass
     raw = read_raw(data_cfg, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    broken = verify_images(raw.image_dir, [r.file_name for r in raw.records], out, progress)
+    if broken:
+        for r in raw.records:
+            if r.file_name in broken:
+                raw.skipped["captions_of_broken_images"] += len(r.captions)
+                raw.problems.append({"kind": "image", "file": r.file_name, "reason": broken[r.file_name],
+                                     "captions": len(r.captions)})
+        raw.records = [r for r in raw.records if r.file_name not in broken]
+        if not raw.records:
+            raise ValueError(f"{raw.image_dir}: none of the images can be opened (e.g. "
+                             f"{next(iter(broken))}: {next(iter(broken.values()))})")
     images = [_prepare_record(r) for r in raw.records]
     train_tokens = (toks for im in images if im.split == "train" for toks in im.tokens)
     vocab = Vocabulary.build(train_tokens, min_count=data_cfg.min_word_count)
@@ -119,7 +142,8 @@ def prepare_dataset(data_cfg, force: bool = False, progress: bool = True) -> Pre
                            for s in SPLITS},
         params=params,
     )
-    out.mkdir(parents=True, exist_ok=True)
+    summary["skipped_files"] = len([p for p in raw.problems if p["kind"] == "image"])
+    atomic_write_json(out / "skipped.json", {"problems": raw.problems}, indent=1)
     atomic_write_json(out / "dataset.json", {"image_dir": str(raw.image_dir), "name": raw.name,
                                              "images": [asdict(im) for im in images]}, indent=None)
     vocab.save(out / "vocab.json")
@@ -143,8 +167,10 @@ def _unk_rate(images: list[PreparedImage], vocab: Vocabulary) -> float:
     return round(unk / max(total, 1), 5)
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """A short human-readable summary (printed by tools/prepare_data.py)."""
+def format_summary(summary: dict[str, Any], problems: Optional[list[dict[str, Any]]] = None,
+                   max_listed: int = 20, skipped_json: Optional[Path] = None) -> str:
+    """A short human-readable summary (printed by tools/prepare_data.py), naming the first
+    ``max_listed`` skipped images, captions and lines with their reasons."""
     lines = [f"dataset {summary['name']} ({summary['layout']} layout), images from {summary['image_dir']}"]
     for s in SPLITS:
         lines.append(f"  {s:5s}: {summary['images'][s]:6d} images, {summary['captions'][s]:7d} captions")
@@ -156,4 +182,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"; {summary.get('missing_images', 0)} images missing on disk")
     else:
         lines.append("  skipped: nothing")
+    for item in (problems or [])[:max_listed]:
+        where = f"{item['file']}" + (f":{item['line']}" if item.get("line") is not None else "")
+        what = f" ({item['image']})" if item.get("image") else ""
+        lines.append(f"    {item['kind']:7s} {where}{what}: {item['reason']}")
+    if problems and len(problems) > max_listed:
+        lines.append(f"    ... and {len(problems) - max_listed} more: every one is in {skipped_json or 'skipped.json'}")
     return "\n".join(lines)

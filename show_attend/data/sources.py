@@ -5,15 +5,23 @@
 * Flickr8k, Kaggle copy: ``Images/`` + ``captions.txt`` (CSV with the header ``image,caption``).
 * Karpathy's split JSON (``dataset_flickr8k.json``, ``dataset_flickr30k.json``, ``dataset_coco.json``).
 
-Captions whose image file is missing (a partial download, a withheld split) and malformed lines are
-counted, skipped and reported, never a crash. Split names are normalised to train / val / test
-(Flickr8k's "dev" is "val"; Karpathy's "restval" is "train").
+Nothing in a download stops a reader, and nothing is dropped silently: captions whose image is
+missing (a partial download, a withheld split), image names that would leave the image folder
+(``..``, an absolute path, a path separator), malformed lines, captions with no word (empty,
+whitespace or punctuation only) and repeated caption lines are skipped, and each one is listed in
+``RawDataset.problems`` with its file and line (``skipped.json`` after preparation). Caption files
+must be UTF-8 (a byte-order mark is allowed); any other encoding is an error that names the file
+and the line. Split names are normalised to train / val / test (Flickr8k's "dev" is "val";
+Karpathy's "restval" is "train").
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import random
+import stat
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +61,8 @@ class RawDataset:
     layout: str
     skipped: Counter = field(default_factory=Counter)  # reason -> number of captions (or lines)
     missing_images: int = 0  # distinct images referenced but absent on disk
+    # every skipped item: {"kind": "image" | "caption" | "line", "file", "reason", "line"?, "image"?}
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     def split(self, name: str) -> list[ImageRecord]:
         name = normalize_split(name)
@@ -68,6 +78,69 @@ class RawDataset:
 
 
 # ---------------------------------------------------------------------------------------- helpers
+def read_text(path: Path) -> str:
+    """A caption or split file as text: UTF-8 (a BOM is dropped); anything else is an error naming
+    the file and the line, since guessing an encoding would silently change the references."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 ({exc.reason} at byte {exc.start}); "
+                         "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def name_problem(name: str) -> Optional[str]:
+    """Why an image name from a caption file may not be opened (it would leave the image folder), or None."""
+    if not name:
+        return "empty image name"
+    if "\x00" in name:
+        return "NUL character in the image name"
+    if name.startswith(("/", "\\")) or Path(name).is_absolute() or (len(name) > 1 and name[1] == ":"):
+        return "absolute path: image names must be relative to the image folder"
+    if "/" in name or "\\" in name:
+        return "path separator in the image name: it must name a file of the image folder"
+    if name in (".", ".."):
+        return "not a file name"
+    return None
+
+
+def has_words(caption: str) -> bool:
+    """Whether a caption holds any word (letters or digits): empty, whitespace-only and
+    punctuation-only captions do not."""
+    return any(ch.isalnum() for ch in caption)
+
+
+class _Captions:
+    """Captions grouped by image, with every skipped line and caption recorded."""
+
+    def __init__(self) -> None:
+        self.grouped: "OrderedDict[str, list[str]]" = OrderedDict()
+        self.skipped: Counter = Counter()
+        self.problems: list[dict[str, Any]] = []
+
+    def skip(self, reason: str, file: Path, line: Any, counter: str, image: Optional[str] = None) -> None:
+        self.skipped[counter] += 1
+        item = {"kind": "line" if image is None else "caption", "file": str(file), "line": line, "reason": reason}
+        if image is not None:
+            item["image"] = image
+        self.problems.append(item)
+
+    def add(self, image: str, caption: str, file: Path, line: Any) -> bool:
+        """Keep ``caption`` for ``image`` unless it has no words or repeats one; True if kept."""
+        caption = caption.strip()
+        captions = self.grouped.setdefault(image, [])
+        if not has_words(caption):
+            self.skip("caption has no words (empty, whitespace or punctuation only)", file, line,
+                      "captions_without_words", image)
+            return False
+        if caption in captions:
+            self.skip("the same caption again for this image", file, line, "duplicate_captions", image)
+            return False
+        captions.append(caption)
+        return True
+
+
 def _find(root: Path, names: tuple[str, ...], want_dir: bool, depth: int = 2) -> Optional[Path]:
     """First path under ``root`` (up to ``depth`` levels) whose name is in ``names``."""
     frontier = [root]
@@ -87,20 +160,46 @@ def _stem(file_name: str) -> str:
     return Path(file_name).stem
 
 
-def _finish(name: str, layout: str, image_dir: Path, grouped: "OrderedDict[str, list[str]]",
-            splits: dict[str, str], skipped: Counter, extra: Optional[dict[str, dict]] = None
-            ) -> RawDataset:
-    """Drop images in no split and images missing on disk (counting their captions)."""
+def _finish(name: str, layout: str, image_dir: Path, found: _Captions, splits: dict[str, str],
+            extra: Optional[dict[str, dict]] = None, names: Optional[dict[str, str]] = None) -> RawDataset:
+    """Drop images in no split, unsafe names and images missing on disk (counting their captions).
+
+    ``names``: the name each image was given in the caption file, where it differs from the
+    relative path (Karpathy's filepath/filename); the check of unsafe names applies to those."""
     records = []
     missing = 0
-    for file_name, captions in grouped.items():
+    skipped, problems = found.skipped, found.problems
+
+    def drop(file_name: str, reason: str, counter: str, n: int) -> None:
+        skipped[counter] += n
+        problems.append({"kind": "image", "file": file_name, "reason": reason, "captions": n})
+
+    for file_name in splits:
+        if not found.grouped.get(file_name) and file_name not in found.grouped:
+            drop(file_name, "listed in a split but no caption names it", "images_without_captions", 0)
+    for file_name, captions in found.grouped.items():
         split = splits.get(file_name)
         if split is None:
             skipped["captions_of_images_in_no_split"] += len(captions)
             continue
-        if not (image_dir / file_name).is_file():
+        if not captions:
+            drop(file_name, "no usable caption", "images_without_captions", 0)
+            continue
+        problem = next((p for p in map(name_problem, (names or {}).get(file_name, [file_name])) if p), None)
+        if problem:
+            drop(file_name, problem, "captions_of_unsafe_image_names", len(captions))
+            continue
+        try:
+            is_file = stat.S_ISREG(os.stat(image_dir / file_name).st_mode)
+        except FileNotFoundError:
             missing += 1
-            skipped["captions_of_missing_images"] += len(captions)
+            drop(file_name, "file not found", "captions_of_missing_images", len(captions))
+            continue
+        except OSError as exc:  # e.g. a symlink loop, no permission
+            drop(file_name, f"cannot be read ({exc.strerror or exc})", "captions_of_unreadable_images", len(captions))
+            continue
+        if not is_file:
+            drop(file_name, "not a file (a folder?)", "captions_of_unreadable_images", len(captions))
             continue
         records.append(ImageRecord(_stem(file_name), file_name, split, captions,
                                    (extra or {}).get(file_name, {})))
@@ -108,7 +207,7 @@ def _finish(name: str, layout: str, image_dir: Path, grouped: "OrderedDict[str, 
         raise FileNotFoundError(
             f"{name}: no usable image in {image_dir} (skipped: {dict(skipped)}); check that the images "
             "were downloaded and unpacked there")
-    return RawDataset(name, image_dir, records, layout, skipped, missing)
+    return RawDataset(name, image_dir, records, layout, skipped, missing, problems)
 
 
 # ---------------------------------------------------------------------------------------- Flickr8k
@@ -151,56 +250,53 @@ def _read_split_lists(folder: Path, root: Path) -> Optional[dict[str, str]]:
         path = folder / fname if (folder / fname).is_file() else _find(root, (fname,), want_dir=False)
         if path is None:
             return None
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in read_text(path).splitlines():
             if line.strip():
                 splits[line.strip()] = split
     return splits
 
 
 def _read_original(root: Path, token_file: Path, image_dir: Optional[str | Path]) -> RawDataset:
-    skipped: Counter = Counter()
-    grouped: "OrderedDict[str, list[str]]" = OrderedDict()
-    for line in token_file.read_text(encoding="utf-8").splitlines():
+    found = _Captions()
+    for number, line in enumerate(read_text(token_file).splitlines(), 1):
         if not line.strip():
-            skipped["empty_lines"] += 1
+            found.skipped["empty_lines"] += 1
             continue
         key, sep, caption = line.partition("\t")
-        file_name, hash_, number = key.partition("#")
-        if not sep or not hash_ or not caption.strip():
-            skipped["malformed_lines"] += 1
+        file_name, hash_, _ = key.partition("#")
+        if not sep or not hash_:
+            found.skip("not '<image>#<n><TAB><caption>'", token_file, number, "malformed_lines")
             continue
-        grouped.setdefault(file_name.strip(), []).append(caption.strip())
+        found.add(file_name.strip(), caption, token_file, number)
     splits = _read_split_lists(token_file.parent, root)
     if splits is None:
         raise FileNotFoundError(f"{root}: found {TOKEN_FILE} but not the split lists "
                                 f"{', '.join(SPLIT_FILES.values())}")
-    return _finish("flickr8k", "original", _image_dir(root, image_dir), grouped, splits, skipped)
+    return _finish("flickr8k", "original", _image_dir(root, image_dir), found, splits)
 
 
 def _read_kaggle(root: Path, captions_csv: Path, image_dir: Optional[str | Path], split_seed: int
                  ) -> RawDataset:
-    skipped: Counter = Counter()
-    grouped: "OrderedDict[str, list[str]]" = OrderedDict()
-    with captions_csv.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or [h.strip().lower() for h in header[:2]] != ["image", "caption"]:
-            raise ValueError(f"{captions_csv}: expected the header 'image,caption', got {header}")
-        for row in reader:
-            if not row or not "".join(row).strip():
-                skipped["empty_lines"] += 1
-                continue
-            if len(row) < 2 or not row[1].strip():
-                skipped["malformed_lines"] += 1
-                continue
-            caption = ",".join(row[1:]).strip()  # unquoted commas inside a caption
-            grouped.setdefault(row[0].strip(), []).append(caption)
+    found = _Captions()
+    reader = csv.reader(io.StringIO(read_text(captions_csv), newline=""))
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header[:2]] != ["image", "caption"]:
+        raise ValueError(f"{captions_csv}: expected the header 'image,caption', got {header}")
+    for row in reader:
+        if not row or not "".join(row).strip():
+            found.skipped["empty_lines"] += 1
+            continue
+        if len(row) < 2:
+            found.skip("not 'image,caption'", captions_csv, reader.line_num, "malformed_lines")
+            continue
+        caption = ",".join(row[1:])  # unquoted commas inside a caption
+        found.add(row[0].strip(), caption, captions_csv, reader.line_num)
     splits = _read_split_lists(captions_csv.parent, root)
     layout = "kaggle"
     if splits is None:
-        splits = _seeded_split(list(grouped), split_seed)
+        splits = _seeded_split(list(found.grouped), split_seed)
         layout = "kaggle (no split lists found: seeded 6000/1000/1000-proportional split)"
-    return _finish("flickr8k", layout, _image_dir(root, image_dir), grouped, splits, skipped)
+    return _finish("flickr8k", layout, _image_dir(root, image_dir), found, splits)
 
 
 def _seeded_split(file_names: list[str], seed: int) -> dict[str, str]:
@@ -220,32 +316,27 @@ def read_karpathy(json_path: str | Path, image_dir: str | Path) -> RawDataset:
     json_path, image_dir = Path(json_path), Path(image_dir)
     if not json_path.is_file():
         raise FileNotFoundError(f"Karpathy split file not found: {json_path}")
-    data = json.loads(json_path.read_text(encoding="utf-8"))
-    skipped: Counter = Counter()
-    grouped: "OrderedDict[str, list[str]]" = OrderedDict()
+    data = json.loads(read_text(json_path))
+    found = _Captions()
     splits: dict[str, str] = {}
     extra: dict[str, dict] = {}
     ids: dict[str, str] = {}
-    for img in data["images"]:
+    names: dict[str, list[str]] = {}
+    for i, img in enumerate(data["images"]):
         file_name = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
-        captions = []
-        for sent in img.get("sentences", []):
-            raw = (sent.get("raw") or " ".join(sent.get("tokens", []))).strip()
-            if raw:
-                captions.append(raw)
-            else:
-                skipped["empty_captions"] += 1
-        grouped[file_name] = captions
+        names[file_name] = [img["filepath"], img["filename"]] if img.get("filepath") else [img["filename"]]
+        found.grouped.setdefault(file_name, [])
+        kept = [found.add(file_name, sent.get("raw") or " ".join(sent.get("tokens", [])), json_path,
+                          f"images[{i}].sentences[{j}]") for j, sent in enumerate(img.get("sentences", []))]
         splits[file_name] = normalize_split(img.get("split", "train"))
         if "cocoid" in img:
             ids[file_name] = str(img["cocoid"])
         keep = {k: v for k, v in img.items() if k not in ("sentences", "filename", "filepath", "split",
                                                            "sentids", "imgid", "cocoid")}
         if any("groundings" in s for s in img.get("sentences", [])):
-            keep["groundings"] = [s.get("groundings") for s in img["sentences"]
-                                  if (s.get("raw") or s.get("tokens"))]
+            keep["groundings"] = [s.get("groundings") for s, k in zip(img["sentences"], kept) if k]
         extra[file_name] = keep
-    ds = _finish(data.get("dataset", json_path.stem), "karpathy", image_dir, grouped, splits, skipped, extra)
+    ds = _finish(data.get("dataset", json_path.stem), "karpathy", image_dir, found, splits, extra, names)
     for r in ds.records:
         r.image_id = ids.get(r.file_name, r.image_id)
     return ds

@@ -6,37 +6,21 @@ attention map can be drawn back onto the photo through the same geometry (see ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Union
 
 import torch
 from PIL import Image
 
 from ..config import check_choice
 from ..model.encoder import imagenet_normalization
-
-ImageLike = Union[str, Path, Image.Image]
-
+from .images import ImageLike, open_image
 
 def load_image(image: ImageLike) -> Image.Image:
-    """Open a path (JPEG, PNG, ...) or take a PIL image; return it as 8-bit RGB.
+    """Open a path (JPEG, PNG, any mode) or take a PIL image; return it as 8-bit RGB.
 
-    Grayscale, palette and RGBA images are converted (alpha composited over white).
+    The one image-opening path (:func:`show_attend.data.images.open_image`): a broken file raises
+    :class:`~show_attend.data.images.ImageError` naming the file and the reason.
     """
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"image not found: {path}")
-        with Image.open(path) as img:
-            img.load()
-            image = img.copy()
-    if not isinstance(image, Image.Image):
-        raise TypeError(f"expected a path or a PIL image, got {type(image).__name__}")
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
+    return open_image(image)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Optional
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
 from ..metrics.cider import CiderD
-from ..config import Config, config_from_dict, save_config
+from ..config import RESUME_MAY_CHANGE, Config, config_from_dict, refuse_changes, save_config
 from ..data.loaders import (CaptionDataset, ImageDataset, LengthGroupedBatchSampler, collate_captions,
                            collate_images)
 from ..data.prepare import PreparedDataset, format_summary, prepare_dataset
@@ -44,41 +44,43 @@ from .scst import scst_loss
 from ..data.transforms import ImageTransform
 from ..metrics.names import VALIDATION_METRICS
 from .logs import epoch_line, log_attention, log_samples
-from ..utils.files import json_safe
-from ..utils.runtime import eval_mode, new_run_dir, resolve_device, seed_everything
+from .state import NonFiniteLossError, RunState, TrainingInterrupted, make_scheduler, metric_is_better
+from ..utils.files import json_safe, remove_stale_temporaries
+from ..utils.runtime import StopRequest, eval_mode, new_run_dir, resolve_device, seed_everything
 
 LOG = logging.getLogger(__name__)
 _TB_NAMES = {"ce": "cross_entropy", "reward": "scst_reward_cider_d", "baseline": "scst_baseline_cider_d"}
 
 
-@dataclass
-class RunState:
-    epoch: int = 0  # last completed epoch
-    step: int = 0  # optimizer steps taken
-    best_value: Optional[float] = None
-    best_epoch: int = 0
-    bad_validations: int = 0
-
-
-def metric_is_better(metric: str, new: float, old: Optional[float]) -> bool:
-    if old is None:
-        return True
-    return new < old if metric == "loss" else new > old
-
-
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Optional[Path] = None, progress: bool = True,
-                 dataset: Optional[PreparedDataset] = None):
+                 dataset: Optional[PreparedDataset] = None, resume_from: Optional[dict[str, Any]] = None):
+        """``resume_from``: the checkpoint a resumed run continues (its settings and vocabulary are
+        checked against this run's before anything is written)."""
+        if cfg.train.epochs < 1:
+            raise ValueError(f"train.epochs is {cfg.train.epochs}: nothing to train")
+        if resume_from is not None:
+            refuse_changes(config_from_dict(resume_from["config"]), cfg, RESUME_MAY_CHANGE, "--resume")
+            if resume_from["epoch"] >= cfg.train.epochs and not resume_from.get("batch_in_epoch"):
+                raise ValueError(f"the run already finished epoch {resume_from['epoch']} of {cfg.train.epochs}: "
+                                 f"nothing to train; raise it with --set train.epochs=N to continue")
         self.cfg = cfg
         self.progress = progress
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
         self.run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.output_dir, cfg.name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.run_dir)  # left by a save that was killed
         self.dataset = dataset or prepare_dataset(cfg.data, progress=progress)
         self.vocab = self.dataset.vocab
-        LOG.info("%s", format_summary(self.dataset.summary))  # what was read, and what was skipped
+        if resume_from is not None and resume_from["vocab"] != self.vocab.to_dict():
+            raise ValueError(f"--resume: the data now gives another vocabulary ({len(self.vocab)} words) than the "
+                             f"run was trained with ({len(resume_from['vocab']['itos'])}); the checkpoint's "
+                             "word ids would mean other words. Point data.* at the run's data again")
+        LOG.info("%s", format_summary(self.dataset.summary, self.dataset.problems(), max_listed=5,
+                                      skipped_json=self.dataset.root / "skipped.json"))  # what was skipped
         self.state = RunState()
+        self.stop = StopRequest()  # Ctrl-C / SIGTERM during fit(): save at the next step, then stop
 
         # ---- encoder: run once into the feature cache, or every step (fine-tuning) ----
         fine_tune = cfg.encoder.fine_tune_last_block
@@ -134,24 +136,12 @@ class Trainer:
             groups.append({"params": [p for p in self.encoder.parameters() if p.requires_grad],
                            "lr": cfg.optim.encoder_lr})
         self.optimizer = torch.optim.Adam(groups, weight_decay=cfg.optim.weight_decay)
-        self.scheduler = self._make_scheduler()
+        self.scheduler = make_scheduler(self.optimizer, cfg)
         self.writer = SummaryWriter(str(self.run_dir / "tb"))
         save_config(cfg, self.run_dir / "config.yaml")
         self.vocab.save(self.run_dir / "vocab.json")
 
     # ------------------------------------------------------------------ setup helpers
-    def _make_scheduler(self):
-        o, epochs = self.cfg.optim, self.cfg.train.epochs
-        if o.scheduler == "plateau":
-            mode = "min" if self.cfg.train.val_metric == "loss" else "max"
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=o.gamma,
-                                                              patience=o.plateau_patience)
-        if o.scheduler == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(epochs, 1))
-        if o.scheduler == "step":
-            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
-        return None
-
     def _init_from(self, path: str | Path) -> None:
         """Start from another run's weights (e.g. self-critical training after cross-entropy)."""
         ckpt = load_checkpoint(path, map_location=self.device)
@@ -189,7 +179,8 @@ class Trainer:
             "epoch": self.state.epoch, "step": self.state.step,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "rng": rng_state(),
+            "rng": rng_state(), "batch_in_epoch": self.state.batch_in_epoch,
+            "skipped_nonfinite": self.state.skipped_nonfinite,
             "best": {"metric": self.cfg.train.val_metric, "value": self.state.best_value,
                      "epoch": self.state.best_epoch, "bad_validations": self.state.bad_validations},
         }
@@ -202,9 +193,18 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler"):
             self.scheduler.load_state_dict(ckpt["scheduler"])
+        # a learning rate changed on resume applies from here on (the loaded state holds the old one)
+        before = config_from_dict(ckpt["config"]).optim
+        for i, (was, now) in enumerate(((before.lr, self.cfg.optim.lr), (before.encoder_lr, self.cfg.optim.encoder_lr))):
+            if was != now and i < len(self.optimizer.param_groups):
+                self.optimizer.param_groups[i]["lr"] = self.optimizer.param_groups[i]["initial_lr"] = now
+                if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
+                    self.scheduler.base_lrs[i] = now
+                LOG.info("resume: learning rate of parameter group %d changed from %g to %g", i, was, now)
         best = ckpt.get("best") or {}
         self.state = RunState(ckpt["epoch"], ckpt["step"], best.get("value"), best.get("epoch", 0),
-                              best.get("bad_validations", 0))
+                              best.get("bad_validations", 0), ckpt.get("batch_in_epoch", 0),
+                              ckpt.get("skipped_nonfinite", 0))
         set_rng_state(ckpt["rng"])
         LOG.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step)
 
@@ -232,7 +232,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
         self.decoder.train()
-        self.sampler.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, skip=self.state.batch_in_epoch)  # after an interruption: where it stopped
         step_fn = self._scst_step if cfg.train.objective == "scst" else self._xe_step
         totals: dict[str, float] = {}
         batches = 0
@@ -244,10 +244,15 @@ class Trainer:
             loss.backward()
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
+            loss_value = float(loss.detach())
+            self.state.batch_in_epoch += 1
+            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+                self._non_finite(epoch, loss_value, grad_norm)  # raises, or skips this batch
+                continue
             self.optimizer.step()
             self.state.step += 1
             batches += 1
-            parts = {"loss": float(loss.detach()), **parts}
+            parts = {"loss": loss_value, **parts}
             for name, value in parts.items():
                 totals[name] = totals.get(name, 0.0) + value
             bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items() if k in ("loss", "ce", "reward")})
@@ -258,7 +263,33 @@ class Trainer:
                 self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.state.step)
             if cfg.train.max_steps and self.state.step >= cfg.train.max_steps:
                 break
+            if self.stop.requested:
+                self._save_interrupted(epoch)
+        self.state.batch_in_epoch = 0
         return {f"train_{k}": v / max(batches, 1) for k, v in totals.items()}
+
+    def _non_finite(self, epoch: int, loss: float, grad_norm: float) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        where = f"epoch {epoch}, batch {self.state.batch_in_epoch} (step {self.state.step + 1})"
+        if self.state.skipped_nonfinite < self.cfg.train.skip_nonfinite:
+            self.state.skipped_nonfinite += 1
+            LOG.warning("%s: loss %s, gradient norm %s: batch skipped (%d of train.skip_nonfinite=%d)", where,
+                        loss, grad_norm, self.state.skipped_nonfinite, self.cfg.train.skip_nonfinite)
+            return
+        kept = [str(self.run_dir / n) for n in ("best.pt", "last.pt") if (self.run_dir / n).is_file()]
+        raise NonFiniteLossError(
+            f"{where}: the loss is {loss} and the gradient norm {grad_norm}; training stopped. "
+            + (f"The last good checkpoints are kept: {', '.join(kept)}. " if kept else "No epoch finished, "
+               "so there is no checkpoint. ")
+            + "Lower optim.lr, or allow a few such batches with --set train.skip_nonfinite=N")
+
+    def _save_interrupted(self, epoch: int) -> None:
+        """Save where training stands (mid-epoch), so that --resume continues at the next batch."""
+        save_checkpoint(self.run_dir / "last.pt", self.checkpoint_payload())
+        self.writer.close()
+        raise TrainingInterrupted(
+            f"stopped in epoch {epoch} after batch {self.state.batch_in_epoch} (step {self.state.step}); "
+            f"saved {self.run_dir / 'last.pt'}; continue with: show-attend train --resume {self.run_dir}")
 
     @torch.no_grad()
     def validation_loss(self) -> float:
@@ -285,10 +316,14 @@ class Trainer:
         return dict(report.scores), decoded
 
     def fit(self) -> Path:
-        cfg = self.cfg
         LOG.info("decoder: %.2fM trainable parameters; %d train captions, %d val images; device %s",
                  count_parameters(self.decoder) / 1e6, len(self.train_set), len(self.val_images.dataset),
                  self.device)
+        with self.stop:
+            return self._fit()
+
+    def _fit(self) -> Path:
+        cfg = self.cfg
         history_path = self.run_dir / "history.jsonl"
         start = self.state.epoch + 1
         for epoch in range(start, cfg.train.epochs + 1):
@@ -324,6 +359,8 @@ class Trainer:
                                                              torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step()
             row.update(step=self.state.step, seconds=round(time.time() - t0, 2), best_epoch=self.state.best_epoch)
+            if self.state.skipped_nonfinite:
+                row["skipped_nonfinite"] = self.state.skipped_nonfinite
             payload = self.checkpoint_payload()
             save_checkpoint(self.run_dir / "last.pt", payload)
             if improved:
@@ -351,9 +388,13 @@ class Trainer:
 
 
 def train(cfg: Config, resume: Optional[str | Path] = None, progress: bool = True) -> Path:
-    """Train (or resume) a run and return its folder."""
-    trainer = Trainer(cfg, run_dir=Path(resume) if resume and Path(resume).is_dir() else
-                      (Path(resume).parent if resume else None), progress=progress)
-    if resume:
-        trainer.resume(resume)
+    """Train (or resume) a run and return its folder. A resume is refused, before anything is
+    written, when the settings or the data would change what its checkpoint means."""
+    if not resume:
+        return Trainer(cfg, progress=progress).fit()
+    resume = Path(resume)
+    run_dir = resume if resume.is_dir() else resume.parent
+    last = resume / "last.pt" if resume.is_dir() else resume
+    trainer = Trainer(cfg, run_dir=run_dir, progress=progress, resume_from=load_checkpoint(last))
+    trainer.resume(last)
     return trainer.fit()

@@ -39,6 +39,34 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: PathLike) -> list[Path]:
+    """Delete the temporary files of interrupted writes in ``folder`` (``.<name>.tmp-<pid>`` of a
+    process that no longer runs); returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[-1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write_text(path: PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

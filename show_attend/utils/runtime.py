@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import random
+import signal
+import sys
+import threading
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -51,3 +54,39 @@ def eval_mode(*modules: Optional[torch.nn.Module], training: bool = False) -> It
     finally:
         for m, mode in zip(present, before):
             m.train(mode)
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) and SIGTERM as a request to stop at the next safe point, not a traceback.
+
+    Inside ``with stop:`` the first signal only sets ``stop.requested`` (the loop saves and leaves);
+    it also puts the previous handlers back, so a second Ctrl-C stops at once. Outside the main
+    thread (where handlers cannot be installed) it does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def _handler(self, signum: int, frame: object) -> None:
+        self.requested = True
+        self._restore()
+        print(f"\n{signal.Signals(signum).name}: stopping at the next step boundary, after saving "
+              "(press Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def __enter__(self) -> "StopRequest":
+        self.requested = False
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._restore()

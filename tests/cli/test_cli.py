@@ -18,8 +18,8 @@ def test_caption_tool_json(trained_run, tmp_path, capsys):
 
 def test_caption_tool_missing_image(trained_run, capsys):
     run_dir, _ = trained_run
-    assert caption_main(["nope.jpg", "--checkpoint", str(run_dir)]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert caption_main(["nope.jpg", "--checkpoint", str(run_dir)]) == 1
+    assert "nope.jpg: file not found" in capsys.readouterr().err
 
 
 def test_evaluate_tool(trained_run, tmp_path, capsys):
@@ -147,3 +147,26 @@ def test_the_wheel_ships_the_configs_and_the_command(tmp_path):
     assert {"show_attend/cli/__init__.py", "show_attend/model/decoder.py", "show_attend/metrics/scoring.py"} <= set(names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "show-attend = show_attend.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_a_broken_checkpoint_is_one_line_naming_the_file(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((run_dir / "best.pt").read_bytes()[:5000])
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    for path, why in ((truncated, "truncated or not a PyTorch file"), (empty, "empty file"),
+                      (text, "truncated or not a PyTorch file")):
+        assert evaluate_main(["--checkpoint", str(path), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {path}: {why}") and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_evaluate_refuses_a_grid_other_than_the_checkpoints(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    assert evaluate_main(["--checkpoint", str(run_dir), "--set", "encoder.grid_size=14", "--out",
+                          str(tmp_path / "e"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "encoder.grid_size: 7 in the checkpoint, 14 now" in err and not (tmp_path / "e").exists()
