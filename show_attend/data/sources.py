@@ -171,7 +171,7 @@ def _finish(name: str, layout: str, image_dir: Path, found: _Captions, splits: d
     skipped, problems = found.skipped, found.problems
 
     def drop(file_name: str, reason: str, counter: str, n: int) -> None:
-        skipped[counter] += n
+        skipped[counter] += n if counter.startswith("captions") else 1  # captions, or images
         problems.append({"kind": "image", "file": file_name, "reason": reason, "captions": n})
 
     for file_name in splits:
