@@ -3,6 +3,7 @@ arguments and calls the package; ``common.command`` turns errors into one line a
 from __future__ import annotations
 
 import json
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,8 @@ def train_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONFIG
     cfg = load_cli_config(args)
     t0 = time.time()
     run_dir = train(cfg, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports and evaluates
+        return 0
     print(f"\ntraining finished in {(time.time() - t0) / 60:.1f} min; run folder: {run_dir}")
     print(f"  checkpoints : {run_dir / 'best.pt'} (best val {cfg.train.val_metric}), {run_dir / 'last.pt'}")
     print(f"  TensorBoard : tensorboard --logdir {run_dir / 'tb'}")
@@ -166,28 +169,33 @@ def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 # ---------------------------------------------------------------------------------------- benchmark
 @command
 def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
-    from ..benchmark import run_benchmark
+    from ..benchmark import BenchSettings, format_report, run_benchmark
+    from ..utils.files import atomic_write_json, json_safe
     from ..utils.runtime import resolve_device
 
-    parser = parser_for("Throughput of encoder, training step and decoding.", prog=prog)
+    parser = parser_for("Time decoding, a training step, the CNN and feature extraction, each against the "
+                        "design users would otherwise run (a per-image beam-search loop, the CNN on every "
+                        "batch); prints the tables and the speedups.", prog=prog)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--grid", type=int, default=7, choices=[7, 14])
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--beam-size", type=int, default=3)
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
-    parser.add_argument("--parts", nargs="+", default=["encoder", "train_step", "greedy", "beam"])
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--parts", nargs="+", default=list(BenchSettings().parts),
+                        choices=list(BenchSettings().parts))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks that it runs")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 columns")
+    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                        help="also write the results as JSON to FILE (no FILE: to stdout instead of the tables)")
     args = parser.parse_args(argv)
-    result = run_benchmark(resolve_device(args.device), grid_size=args.grid, image_size=args.image_size,
-                           batch_size=args.batch_size, beam_size=args.beam_size, amp=args.bf16,
-                           iters=args.iters, parts=tuple(args.parts))
-    if args.json:
+    settings = BenchSettings.quick() if args.quick else BenchSettings()
+    settings.parts = tuple(args.parts)
+    if args.no_bf16:
+        settings.bf16 = (False,)
+    result = json_safe(run_benchmark(resolve_device(args.device), settings))
+    if args.json == "-":
         print_json(result)
-    else:
-        for key, value in result.items():
-            print(f"{key:24s} {value:.1f}" if isinstance(value, float) else f"{key:24s} {value}")
+        return 0
+    print(format_report(result))
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"wrote {args.json}")
     return 0
 
 

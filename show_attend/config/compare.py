@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .parse import ConfigError
+from .parse import ConfigError, flat
 from .schema import Config, weights_label
 
 #: Settings ``--resume`` may change (everything else would change what the checkpoint means).
@@ -23,17 +23,6 @@ RESUME_MAY_CHANGE = (
 #: Setting prefixes an evaluation or captioning may override on a checkpoint's config.
 REUSE_MAY_CHANGE = ("name", "seed", "device", "output_dir", "data.", "decode.", "train.", "optim.",
                     "encoder.weights", "encoder.batch_size", "encoder.allow_random_fallback")
-
-
-def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{dotted key: value} of a nested config dict."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _same(key: str, a: Any, b: Any) -> bool:

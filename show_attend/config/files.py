@@ -7,7 +7,7 @@ from typing import Any, Optional
 import yaml
 
 from ..utils.files import atomic_write_text
-from .parse import ConfigError, config_from_dict
+from .parse import ConfigError, config_from_dict, flat
 from .schema import Config
 
 BASE_KEY = "_base_"
@@ -46,17 +46,6 @@ def _deep_update(tree: dict[str, Any], new: dict[str, Any]) -> None:
             tree[key] = value
 
 
-def _leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{dotted key: value} of a nested mapping."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_leaves(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def read_yaml_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The raw mapping of a config file, with its ``_base_`` chain resolved (not yet validated).
 
@@ -92,7 +81,7 @@ def read_yaml_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str
             base_path = path.parent / base  # reported below with the chain
         base_tree = read_yaml_config(base_path, (*_seen, resolved))
         base_tree.pop("name", None)
-        for key in _leaves(base_tree):
+        for key in flat(base_tree):
             if key in owner:
                 raise ConfigError(f"{path}: {key} is set by two bases, {owner[key]} and {base}; "
                                   "set it in one of them, or in this file")

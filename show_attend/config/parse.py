@@ -135,3 +135,13 @@ def _check_key_exists(key: str) -> None:
         node = node[part]
         prefix += part + "."
 
+
+def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{dotted key: value} of a nested config dict."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -41,6 +42,16 @@ def weights_tag(weights: str) -> str:
     return f"{path.stem}-{h.hexdigest()[:8]}"
 
 
+def images_stamps(paths: Sequence[Path]) -> str:
+    """A hash of the image files' names, sizes and modification times: the check at every start,
+    which reads no image content (on COCO, reading 64 KiB of each of 120k files costs minutes)."""
+    h = hashlib.sha256()
+    for p in paths:
+        st = Path(p).stat()
+        h.update(f"{Path(p).name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
 def images_fingerprint(paths: Sequence[Path]) -> str:
     """A hash of the image files' names, sizes and first 64 KiB: a changed image set or a
     regenerated image invalidates the cache, while a copy of the same files (new modification
@@ -57,8 +68,9 @@ def images_fingerprint(paths: Sequence[Path]) -> str:
 def cache_key(encoder_cfg) -> str:
     pooled = pools_block5(encoder_cfg.grid_size, encoder_cfg.image_size)
     tag = f"_{encoder_cfg.pool}pool" if encoder_cfg.pool != "max" and pooled else ""  # max: the keys of old caches
+    arithmetic = ("_bf16" if encoder_cfg.precision == "bf16" else "") + ("_cl" if encoder_cfg.channels_last else "")
     return (f"{encoder_cfg.name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
-            f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}{tag}")
+            f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}{tag}{arithmetic}")
 
 
 class FeatureStore:
@@ -115,29 +127,34 @@ class _ImageFiles(Dataset):
 def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], image_ids: Sequence[str],
                      out_path: str | Path, transform: ImageTransform, meta: dict[str, Any],
                      batch_size: int = 32, num_workers: int = 0, device: str | torch.device = "cpu",
-                     progress: bool = True, desc: str = "features") -> FeatureStore:
+                     progress: bool = True, desc: str = "features", precision: str = "fp32",
+                     channels_last: bool = False) -> FeatureStore:
     """Run ``encoder`` over the images and write ``out_path`` (.npy, float16) and its .json index.
 
+    ``precision="bf16"`` runs the CNN under bf16 autocast; ``channels_last`` in the NHWC layout.
     Writes to temporary names and renames at the end, so an interrupted run leaves no half cache.
     """
     out_path = Path(out_path)
     grid = encoder.grid_size
     loader = DataLoader(_ImageFiles(image_paths, transform), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers)
-    encoder.to(device)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    encoder.to(device, memory_format=layout)
+    arithmetic = (torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+                  if precision == "bf16" else nullcontext())
 
     unreadable: dict[str, str] = {}
 
     def rows():
         row = 0
-        with eval_mode(encoder), torch.no_grad():
+        with eval_mode(encoder), torch.no_grad(), arithmetic:
             for images, reasons in tqdm(loader, desc=desc, unit="batch", disable=not progress):
                 for k, reason in enumerate(reasons):
                     if reason:  # changed since preparation: its row stays zeros, and it is named
                         unreadable[image_ids[row + k]] = f"{image_paths[row + k]}: {reason}"
                         LOG.warning("skipping %s: %s", image_paths[row + k], reason)
                 row += len(reasons)
-                yield encoder(images.to(device)).float().cpu().numpy().astype(np.float16)  # (B, L, 512)
+                yield encoder(images.to(device, memory_format=layout)).float().cpu().numpy().astype(np.float16)
 
     index = dict(meta, image_ids=list(image_ids), unreadable=unreadable)  # filled while the rows are written
     return _write_cache(out_path, len(image_paths), grid, index, rows())
@@ -227,11 +244,16 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
     images = dataset.split(split)
     ids = [im.image_id for im in images]
     paths = [dataset.image_dir / im.file_name for im in images]
-    fingerprint = images_fingerprint(paths)
+    stamps = images_stamps(paths)
     if path.is_file() and path.with_suffix(".json").is_file():
         store = FeatureStore(path)
-        if store.image_ids == ids and store.index.get("images_fingerprint") == fingerprint:
+        if store.image_ids == ids and store.index.get("images_stamps") == stamps:
+            return store  # names, sizes and times unchanged: valid without reading any image
+        if store.image_ids == ids and store.index.get("images_fingerprint") == images_fingerprint(paths):
+            store.index["images_stamps"] = stamps  # the same files, copied (new times): remember them
+            atomic_write_json(path.with_suffix(".json"), store.index, indent=None)
             return store
+    fingerprint = images_fingerprint(paths)
     finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
     if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
         return pool_features(finer, path, encoder_cfg.grid_size, {"grid_size": encoder_cfg.grid_size},
@@ -242,8 +264,10 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
             "weights_loaded": getattr(encoder, "weights_label", encoder_cfg.weights),
             "grid_size": encoder_cfg.grid_size, "image_size": encoder_cfg.image_size,
             "resize_mode": encoder_cfg.resize_mode, "pool": encoder_cfg.pool, "split": split,
-            "images_fingerprint": fingerprint}
+            "precision": encoder_cfg.precision, "channels_last": encoder_cfg.channels_last,
+            "images_fingerprint": fingerprint, "images_stamps": stamps}
     transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode)
     return extract_features(encoder, paths, ids, path,
                             transform, meta, encoder_cfg.batch_size, num_workers, device, progress,
-                            desc=f"{split} features")
+                            desc=f"{split} features", precision=encoder_cfg.precision,
+                            channels_last=encoder_cfg.channels_last)

@@ -106,13 +106,19 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     Each epoch: shuffle, stable-sort by length (so equal lengths stay shuffled), cut into batches,
     shuffle the batch order. Deterministic given ``seed`` and the epoch (``set_epoch``).
+
+    With ``world`` > 1 (distributed training) every process builds the same global batches and
+    takes its share of each, items ``rank::world``; a global batch smaller than ``world`` (the
+    last, partial one) is left out, so that no process is ever handed an empty batch.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, drop_last: bool = False):
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world: int = 1):
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.seed = seed
         self.drop_last = drop_last
+        self.rank, self.world = rank, world
         self.epoch = 0
         self.skip = 0  # batches of this epoch already trained (a resume after an interruption)
 
@@ -131,8 +137,12 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches()[self.skip:])
+        batches = self.batches()[self.skip:]
+        if self.world > 1:
+            batches = [b[self.rank::self.world] for b in batches if len(b) >= self.world]
+        return iter(batches)
 
     def __len__(self) -> int:
         n = len(self.lengths) // self.batch_size
-        return n if self.drop_last or len(self.lengths) % self.batch_size == 0 else n + 1
+        rest = len(self.lengths) % self.batch_size
+        return n + (1 if rest and not self.drop_last and rest >= self.world else 0)

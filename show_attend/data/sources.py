@@ -8,8 +8,9 @@
 Nothing in a download stops a reader, and nothing is dropped silently: captions whose image is
 missing (a partial download, a withheld split), image names that would leave the image folder
 (``..``, an absolute path, a path separator), malformed lines, captions with no word (empty,
-whitespace or punctuation only) and repeated caption lines are skipped, and each one is listed in
-``RawDataset.problems`` with its file and line (``skipped.json`` after preparation). Caption files
+whitespace or punctuation only) are skipped, and each one is listed in
+``RawDataset.problems`` with its file and line (``skipped.json`` after preparation); a caption
+repeated for the same image is kept (the official files hold a few) and listed as such. Caption files
 must be UTF-8 (a byte-order mark is allowed); any other encoding is an error that names the file
 and the line. Split names are normalised to train / val / test (Flickr8k's "dev" is "val";
 Karpathy's "restval" is "train").
@@ -134,9 +135,10 @@ class _Captions:
             self.skip("caption has no words (empty, whitespace or punctuation only)", file, line,
                       "captions_without_words", image)
             return False
-        if caption in captions:
-            self.skip("the same caption again for this image", file, line, "duplicate_captions", image)
-            return False
+        if caption in captions:  # kept: it is a reference as the dataset gives it (CIDEr counts it twice)
+            self.skip("the same caption again for this image (kept, as the dataset gives it)", file, line,
+                      "duplicate_captions_kept", image)
+            self.problems[-1]["kept"] = True
         captions.append(caption)
         return True
 

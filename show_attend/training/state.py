@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -20,6 +21,14 @@ class RunState:
 
 class NonFiniteLossError(RuntimeError):
     """The loss or the gradient became NaN or infinite; the last good checkpoint is kept."""
+
+    @classmethod
+    def at(cls, where: str, loss: float, grad_norm: float, run_dir: Path) -> "NonFiniteLossError":
+        kept = [str(run_dir / n) for n in ("best.pt", "last.pt") if (run_dir / n).is_file()]
+        return cls(f"{where}: the loss is {loss} and the gradient norm {grad_norm}; training stopped. "
+                   + (f"The last good checkpoints are kept: {', '.join(kept)}. " if kept else
+                      "No epoch finished, so there is no checkpoint. ")
+                   + "Lower optim.lr, or allow a few such batches with --set train.skip_nonfinite=N")
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -5,12 +5,11 @@
     runs/<name>/last.pt          checkpoint after the latest epoch (resume from it)
     runs/<name>/best.pt          checkpoint with the best decoded validation score (train.val_metric)
     runs/<name>/history.jsonl    one JSON row per epoch (losses, learning rate, validation metrics)
-    runs/<name>/tb/              TensorBoard events (loss, learning rate, gradient norm, metrics, samples,
-                                 attention heatmaps of a few validation images)
+    runs/<name>/tb/              TensorBoard: losses, lr, gradient norm, metrics, samples, heatmaps
     runs/<name>/curves.png       loss, metric and learning-rate curves
 
 Validation decodes the validation split (greedy or a small beam) and scores it with pycocoevalcap,
-the same code as tools/evaluate.py; the teacher-forced validation loss is logged too, and named so.
+as tools/evaluate.py does; the teacher-forced validation loss is logged too, and named so.
 """
 from __future__ import annotations
 
@@ -19,34 +18,31 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
-from ..metrics.cider import CiderD
 from ..config import RESUME_MAY_CHANGE, Config, config_from_dict, refuse_changes, save_config
-from ..data.loaders import (CaptionDataset, ImageDataset, LengthGroupedBatchSampler, collate_captions,
-                           collate_images)
+from ..data.features import ensure_features
 from ..data.prepare import PreparedDataset, format_summary, prepare_dataset
+from ..data.transforms import ImageTransform
+from ..evaluation.evaluate import captions_of, decode_loader, score
+from ..metrics.names import VALIDATION_METRICS
 from ..model.decoder import AttentionDecoder, build_decoder, count_parameters
 from ..model.decoding import Decoded
 from ..model.encoder import VGG16Encoder, build_encoder
-from ..evaluation.evaluate import captions_of, decode_loader, score
-from ..data.features import ensure_features
 from ..model.losses import caption_loss
-from .scst import scst_loss
-from ..data.transforms import ImageTransform
-from ..metrics.names import VALIDATION_METRICS
-from .logs import epoch_line, log_attention, log_samples
-from .state import NonFiniteLossError, RunState, TrainingInterrupted, make_scheduler, metric_is_better
 from ..utils.files import json_safe, remove_stale_temporaries
 from ..utils.runtime import StopRequest, eval_mode, new_run_dir, resolve_device, seed_everything
+from .data import build_training_data
+from .distributed import NullWriter, from_environment, wrap
+from .logs import epoch_line, log_attention, log_samples
+from .scst import scst_loss
+from .state import NonFiniteLossError, RunState, TrainingInterrupted, make_scheduler, metric_is_better
 
 LOG = logging.getLogger(__name__)
 _TB_NAMES = {"ce": "cross_entropy", "reward": "scst_reward_cider_d", "baseline": "scst_baseline_cider_d"}
@@ -65,13 +61,20 @@ class Trainer:
                 raise ValueError(f"the run already finished epoch {resume_from['epoch']} of {cfg.train.epochs}: "
                                  f"nothing to train; raise it with --set train.epochs=N to continue")
         self.cfg = cfg
-        self.progress = progress
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
-        self.run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.output_dir, cfg.name)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.run_dir)  # left by a save that was killed
-        self.dataset = dataset or prepare_dataset(cfg.data, progress=progress)
+        self.dist = from_environment(self.device)  # torchrun: one process per device; else single
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if self.dist.enabled and cfg.train.objective == "scst":
+            raise ValueError("self-critical training (train.objective=scst) runs in one process; drop torchrun")
+        self.progress = progress and self.dist.main
+        main = self.dist.main  # rank 0 alone writes the run folder
+        self.run_dir = Path(self.dist.broadcast(str(run_dir or new_run_dir(cfg.output_dir, cfg.name)) if main else None))
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.run_dir)  # left by a save that was killed
+        self.dataset = dataset or self.dist.main_first(lambda: prepare_dataset(cfg.data, progress=self.progress))
         self.vocab = self.dataset.vocab
         if resume_from is not None and resume_from["vocab"] != self.vocab.to_dict():
             raise ValueError(f"--resume: the data now gives another vocabulary ({len(self.vocab)} words) than the "
@@ -91,41 +94,20 @@ class Trainer:
         transform = None
         if self.use_cache:
             self.encoder: Optional[VGG16Encoder] = None
-            self.stores = {split: ensure_features(self.dataset, cfg.encoder, split, self.device,
-                                                  cfg.data.num_workers, progress, encoder=encoder)
-                           for split in ("train", "val")}
+            self.stores = self.dist.main_first(lambda: {split: ensure_features(
+                self.dataset, cfg.encoder, split, self.device, cfg.data.num_workers, self.progress, encoder=encoder)
+                for split in ("train", "val")})
             del encoder
         else:
             self.encoder = encoder.to(self.device)
             self.stores = {"train": None, "val": None}
             transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
 
-        # ---- data ----
-        self.train_set = CaptionDataset(self.dataset, "train", self.vocab, cfg.data.max_caption_length,
-                                        self.stores["train"], transform)
-        self.val_set = CaptionDataset(self.dataset, "val", self.vocab, cfg.data.max_caption_length,
-                                      self.stores["val"], transform)
-        pad = self.vocab.pad_id
-        workers = cfg.data.num_workers
-        if cfg.train.objective == "scst":  # one item per image: its captions are the reward's references
-            train_images = ImageDataset(self.dataset, "train", self.stores["train"], transform)
-            self.sampler = LengthGroupedBatchSampler([1] * len(train_images), cfg.train.batch_size, cfg.seed)
-            self.train_loader = DataLoader(train_images, batch_sampler=self.sampler, num_workers=workers,
-                                           collate_fn=collate_images, persistent_workers=workers > 0)
-            self.cider = CiderD({im.image_id: [" ".join(t) for t in im.tokens]
-                                 for im in self.dataset.split("train")})
-        else:
-            self.sampler = LengthGroupedBatchSampler(self.train_set.lengths, cfg.train.batch_size, cfg.seed)
-            self.train_loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=workers,
-                                           collate_fn=partial(collate_captions, pad_id=pad),
-                                           persistent_workers=workers > 0)
-        val_sampler = LengthGroupedBatchSampler(self.val_set.lengths, cfg.train.batch_size, cfg.seed)
-        self.val_loader = DataLoader(self.val_set, batch_sampler=val_sampler, num_workers=workers,
-                                     collate_fn=partial(collate_captions, pad_id=pad))
-        self.val_images = DataLoader(
-            ImageDataset(self.dataset, "val", self.stores["val"], transform, cfg.train.val_max_images),
-            batch_size=cfg.train.batch_size, num_workers=workers, collate_fn=collate_images)
-        self.val_refs = self.dataset.references("val")
+        # ---- data: length-grouped batches, each global batch dealt out across the ranks ----
+        self.data = build_training_data(cfg, self.dataset, self.stores, transform, self.dist)
+        self.train_set, self.sampler, self.train_loader = self.data.train_set, self.data.sampler, self.data.train_loader
+        self.val_set, self.val_loader, self.val_images = self.data.val_set, self.data.val_loader, self.data.val_images
+        self.val_refs, self.cider = self.data.val_refs, self.data.cider
 
         # ---- model and optimisation ----
         self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size).to(self.device)
@@ -137,9 +119,11 @@ class Trainer:
                            "lr": cfg.optim.encoder_lr})
         self.optimizer = torch.optim.Adam(groups, weight_decay=cfg.optim.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, cfg)
-        self.writer = SummaryWriter(str(self.run_dir / "tb"))
-        save_config(cfg, self.run_dir / "config.yaml")
-        self.vocab.save(self.run_dir / "vocab.json")
+        self.model = wrap(self.decoder, self.dist, self.device)  # DDP under torchrun: gradients averaged
+        self.writer = SummaryWriter(str(self.run_dir / "tb")) if main else NullWriter()
+        if main:
+            save_config(cfg, self.run_dir / "config.yaml")
+            self.vocab.save(self.run_dir / "vocab.json")
 
     # ------------------------------------------------------------------ setup helpers
     def _init_from(self, path: str | Path) -> None:
@@ -158,8 +142,8 @@ class Trainer:
         LOG.info("initialised the weights from %s (epoch %s)", path, ckpt.get("epoch"))
 
     def _autocast(self):
-        if self.cfg.train.amp == "bf16" and self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if self.cfg.train.amp == "bf16":  # CUDA, or a CPU with bf16 instructions (BENCHMARKS.md)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def _annotations(self, images: torch.Tensor) -> torch.Tensor:
@@ -213,10 +197,11 @@ class Trainer:
         """Teacher forcing: the loss of one batch of (image, caption) pairs."""
         captions = captions.to(self.device, non_blocking=True)  # (B, T+1)
         with self._autocast():
-            output = self.decoder(self._annotations(images), captions)  # logits (B, T, K)
+            output = self.model(self._annotations(images), captions)  # logits (B, T, K)
             loss, parts = caption_loss(output, captions, self.vocab.pad_id, self.cfg.train.alpha_c,
                                        self.cfg.train.label_smoothing)
-        return loss, {"ce": parts["ce"], "attention_reg": parts["attention_reg"]}
+        # under DDP: each rank's per-token mean, weighted so that the average is the global batch's
+        return loss * self.dist.token_weight(parts["tokens"]), {"ce": parts["ce"], "attention_reg": parts["attention_reg"]}
 
     def _scst_step(self, images: torch.Tensor, image_ids: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
         """Self-critical: the loss of one batch of images (sampled captions, CIDEr-D reward)."""
@@ -246,7 +231,9 @@ class Trainer:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
             loss_value = float(loss.detach())
             self.state.batch_in_epoch += 1
-            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+            bad, stop = self.dist.sum(not (math.isfinite(loss_value) and math.isfinite(grad_norm)),
+                                      self.stop.requested)  # every rank takes the same path
+            if bad:
                 self._non_finite(epoch, loss_value, grad_norm)  # raises, or skips this batch
                 continue
             self.optimizer.step()
@@ -263,7 +250,7 @@ class Trainer:
                 self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.state.step)
             if cfg.train.max_steps and self.state.step >= cfg.train.max_steps:
                 break
-            if self.stop.requested:
+            if stop:
                 self._save_interrupted(epoch)
         self.state.batch_in_epoch = 0
         return {f"train_{k}": v / max(batches, 1) for k, v in totals.items()}
@@ -276,16 +263,12 @@ class Trainer:
             LOG.warning("%s: loss %s, gradient norm %s: batch skipped (%d of train.skip_nonfinite=%d)", where,
                         loss, grad_norm, self.state.skipped_nonfinite, self.cfg.train.skip_nonfinite)
             return
-        kept = [str(self.run_dir / n) for n in ("best.pt", "last.pt") if (self.run_dir / n).is_file()]
-        raise NonFiniteLossError(
-            f"{where}: the loss is {loss} and the gradient norm {grad_norm}; training stopped. "
-            + (f"The last good checkpoints are kept: {', '.join(kept)}. " if kept else "No epoch finished, "
-               "so there is no checkpoint. ")
-            + "Lower optim.lr, or allow a few such batches with --set train.skip_nonfinite=N")
+        raise NonFiniteLossError.at(where, loss, grad_norm, self.run_dir)
 
     def _save_interrupted(self, epoch: int) -> None:
         """Save where training stands (mid-epoch), so that --resume continues at the next batch."""
-        save_checkpoint(self.run_dir / "last.pt", self.checkpoint_payload())
+        if self.dist.main:
+            save_checkpoint(self.run_dir / "last.pt", self.checkpoint_payload())
         self.writer.close()
         raise TrainingInterrupted(
             f"stopped in epoch {epoch} after batch {self.state.batch_in_epoch} (step {self.state.step}); "
@@ -303,6 +286,7 @@ class Trainer:
                     _, parts = caption_loss(output, captions, self.vocab.pad_id, 0.0)
                 total += parts["ce"] * parts["tokens"]
                 tokens += parts["tokens"]
+        total, tokens = self.dist.sum(total, tokens)  # each rank had its share of the batches
         return total / max(tokens, 1)
 
     def validate_decoded(self) -> tuple[dict[str, float], dict[str, Decoded]]:
@@ -311,9 +295,10 @@ class Trainer:
         decoded = decode_loader(self.decoder, self.val_images, self.vocab, self.device, encoder=self.encoder,
                                 beam_size=cfg.train.val_beam_size, max_length=cfg.decode.max_length,
                                 length_penalty=cfg.decode.length_penalty, suppress_unk=cfg.decode.suppress_unk)
+        decoded = self.dist.gather_dicts(decoded)  # each rank decoded its share of the images
         metrics = VALIDATION_METRICS + (("METEOR",) if cfg.train.val_metric == "METEOR" else ())
-        report = score(decoded, self.val_refs, metrics=metrics)
-        return dict(report.scores), decoded
+        scores = dict(score(decoded, self.val_refs, metrics=metrics).scores) if self.dist.main else None
+        return self.dist.broadcast(scores), decoded  # scored once, the same decisions on every rank
 
     def fit(self) -> Path:
         LOG.info("decoder: %.2fM trainable parameters; %d train captions, %d val images; device %s",
@@ -361,25 +346,20 @@ class Trainer:
             row.update(step=self.state.step, seconds=round(time.time() - t0, 2), best_epoch=self.state.best_epoch)
             if self.state.skipped_nonfinite:
                 row["skipped_nonfinite"] = self.state.skipped_nonfinite
-            payload = self.checkpoint_payload()
-            save_checkpoint(self.run_dir / "last.pt", payload)
-            if improved:
-                save_checkpoint(self.run_dir / "best.pt", payload)
-            with history_path.open("a") as fh:
-                fh.write(json.dumps(json_safe(row), allow_nan=False) + "\n")
-            message = epoch_line(row, cfg.train.val_metric, self.state.best_value, self.state.best_epoch)
-            if self.progress:
-                tqdm.write(message)
-            LOG.info(message)
+            if self.dist.main:
+                self._save_epoch(row, improved, history_path)
             patience = cfg.train.early_stop_patience
             if patience and self.state.bad_validations >= patience:
                 LOG.info("early stopping: no %s improvement in %d validations", cfg.train.val_metric, patience)
                 break
             if cfg.train.max_steps and self.state.step >= cfg.train.max_steps:
                 break
+        self.writer.close()
+        self.dist.barrier()
+        if not self.dist.main:
+            return self.run_dir
         if not (self.run_dir / "best.pt").exists() and (self.run_dir / "last.pt").exists():
             save_checkpoint(self.run_dir / "best.pt", load_checkpoint(self.run_dir / "last.pt"))
-        self.writer.close()
         if history_path.is_file():
             from ..viz.curves import plot_run
 
@@ -387,14 +367,30 @@ class Trainer:
         return self.run_dir
 
 
+    def _save_epoch(self, row: dict[str, Any], improved: bool, history_path: Path) -> None:
+        payload = self.checkpoint_payload()
+        save_checkpoint(self.run_dir / "last.pt", payload)
+        if improved:
+            save_checkpoint(self.run_dir / "best.pt", payload)
+        with history_path.open("a") as fh:
+            fh.write(json.dumps(json_safe(row), allow_nan=False) + "\n")
+        message = epoch_line(row, self.cfg.train.val_metric, self.state.best_value, self.state.best_epoch)
+        if self.progress:
+            tqdm.write(message)
+        LOG.info(message)
+
+
 def train(cfg: Config, resume: Optional[str | Path] = None, progress: bool = True) -> Path:
     """Train (or resume) a run and return its folder. A resume is refused, before anything is
     written, when the settings or the data would change what its checkpoint means."""
-    if not resume:
-        return Trainer(cfg, progress=progress).fit()
-    resume = Path(resume)
-    run_dir = resume if resume.is_dir() else resume.parent
-    last = resume / "last.pt" if resume.is_dir() else resume
-    trainer = Trainer(cfg, run_dir=run_dir, progress=progress, resume_from=load_checkpoint(last))
-    trainer.resume(last)
-    return trainer.fit()
+    if resume:
+        resume = Path(resume)
+        last = resume / "last.pt" if resume.is_dir() else resume
+        trainer = Trainer(cfg, run_dir=last.parent, progress=progress, resume_from=load_checkpoint(last))
+        trainer.resume(last)
+    else:
+        trainer = Trainer(cfg, progress=progress)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.dist.close()

@@ -104,12 +104,12 @@ def test_prepare_keeps_every_good_image_and_names_each_broken_one(tmp_path):
     assert "no caption" in by_file["g_nocaption.jpg"]["reason"]
     captions = {(p["reason"].split(" (")[0], p["line"]) for p in problems if p["kind"] in ("caption", "line")}
     n = 5 * N_GOOD
-    assert ("the same caption again for this image", n + 1) in captions
+    assert ("the same caption again for this image", n + 1) in captions  # listed, and kept
     assert ("caption has no words", n + 2) in captions and ("caption has no words", n + 3) in captions
     assert ("not '<image>#<n><TAB><caption>'", n + 4) in captions
     # the references are the captions as written: no BOM, no \r, no duplicate, no empty one
     first = ds.split("train")[0]
-    assert first.captions[0] == _caption(0, 0) and len(first.captions) == 5
+    assert first.captions[0] == _caption(0, 0) and len(first.captions) == 6  # the repeat is a reference
     assert all("\r" not in c and "\ufeff" not in c for im in ds.images for c in im.captions)
     # the summary names them; skipped.json lists every one
     text = format_summary(ds.summary, problems, max_listed=100)

@@ -97,3 +97,56 @@ def test_coarse_grid_is_pooled_from_a_finer_cache(tmp_path):
     a, b = np.asarray(direct_avg.array, np.float32), np.asarray(averaged.array, np.float32)
     assert np.allclose(a, b, rtol=2e-3, atol=1e-3)
     assert not np.allclose(a, np.asarray(pooled.array, np.float32), rtol=2e-3, atol=1e-3)  # not the max
+
+
+def test_the_cache_check_reads_no_image_unless_a_file_changed(tmp_path, monkeypatch):
+    """At every start only names, sizes and times are compared (cheap on COCO); content is read
+    only when they differ, so a re-copied dataset (new times, same bytes) keeps its cache."""
+    import os
+
+    import pytest
+
+    from show_attend.data import features
+
+    cfg = tiny_config(tmp_path)
+    ds = prepare_dataset(cfg.data, progress=False)
+    first = ensure_features(ds, cfg.encoder, "val", progress=False)
+
+    def no_reading(paths):
+        raise AssertionError("image content was read")
+
+    monkeypatch.setattr(features, "images_fingerprint", no_reading)
+    assert ensure_features(ds, cfg.encoder, "val", progress=False).path == first.path  # stamps match
+    monkeypatch.undo()
+    for im in ds.split("val"):  # a copy: every file gets a new modification time
+        p = ds.image_dir / im.file_name
+        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    monkeypatch.setattr(features, "extract_features", lambda *a, **k: pytest.fail("re-extracted a copy"))
+    ensure_features(ds, cfg.encoder, "val", progress=False)  # content compared: the same, kept
+    monkeypatch.setattr(features, "images_fingerprint", no_reading)
+    ensure_features(ds, cfg.encoder, "val", progress=False)  # and the new stamps remembered
+
+
+def test_bf16_and_channels_last_extraction_cache_under_their_own_keys(tmp_path):
+    """Faster arithmetic never reuses (or overwrites) the fp32 cache: the features differ slightly."""
+    cfg = tiny_config(tmp_path)
+    ds = prepare_dataset(cfg.data, progress=False)
+    torch.manual_seed(0)  # the same random VGG16 weights for both extractions
+    fp32 = ensure_features(ds, cfg.encoder, "val", progress=False)
+    fast = tiny_config(tmp_path, "encoder.precision=bf16", "encoder.channels_last=true").encoder
+    assert cache_key(fast) == cache_key(cfg.encoder) + "_bf16_cl"
+    torch.manual_seed(0)
+    store = ensure_features(ds, fast, "val", progress=False)
+    assert store.path != fp32.path and store.index["precision"] == "bf16" and store.index["channels_last"]
+    a, b = fp32.array.astype(np.float32), store.array.astype(np.float32)
+    assert np.linalg.norm(a - b) / np.linalg.norm(a) < 0.03  # bf16 within a few percent (random weights)
+
+
+def test_train_amp_bf16_runs_on_the_cpu(tmp_path):
+    from show_attend.training.trainer import train
+
+    run = train(tiny_config(tmp_path, "name=bf16", "train.epochs=1", "train.amp=bf16", "train.max_steps=2"),
+                progress=False)
+    from show_attend.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run / "last.pt")["step"] == 2
