@@ -245,15 +245,17 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
     ids = [im.image_id for im in images]
     paths = [dataset.image_dir / im.file_name for im in images]
     stamps = images_stamps(paths)
+    fingerprint = None
     if path.is_file() and path.with_suffix(".json").is_file():
         store = FeatureStore(path)
         if store.image_ids == ids and store.index.get("images_stamps") == stamps:
             return store  # names, sizes and times unchanged: valid without reading any image
-        if store.image_ids == ids and store.index.get("images_fingerprint") == images_fingerprint(paths):
+        fingerprint = images_fingerprint(paths)  # something changed: compare the content
+        if store.image_ids == ids and store.index.get("images_fingerprint") == fingerprint:
             store.index["images_stamps"] = stamps  # the same files, copied (new times): remember them
             atomic_write_json(path.with_suffix(".json"), store.index, indent=None)
             return store
-    fingerprint = images_fingerprint(paths)
+    fingerprint = fingerprint or images_fingerprint(paths)
     finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
     if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
         return pool_features(finer, path, encoder_cfg.grid_size, {"grid_size": encoder_cfg.grid_size},

@@ -169,10 +169,11 @@ class Trainer:
                      "epoch": self.state.best_epoch, "bad_validations": self.state.bad_validations},
         }
 
-    def resume(self, path: str | Path) -> None:
-        """Continue from a ``last.pt`` (or a run folder): weights, optimizer, scheduler, counters, RNG."""
+    def resume(self, path: str | Path, ckpt: Optional[dict[str, Any]] = None) -> None:
+        """Continue from a ``last.pt`` (or a run folder): weights, optimizer, scheduler, counters, RNG.
+        ``ckpt``: that checkpoint, already read."""
         path = Path(path)
-        ckpt = load_checkpoint(path / "last.pt" if path.is_dir() else path, map_location=self.device)
+        ckpt = ckpt or load_checkpoint(path / "last.pt" if path.is_dir() else path, map_location=self.device)
         load_weights(ckpt, self.decoder, self.encoder)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler"):
@@ -386,8 +387,9 @@ def train(cfg: Config, resume: Optional[str | Path] = None, progress: bool = Tru
     if resume:
         resume = Path(resume)
         last = resume / "last.pt" if resume.is_dir() else resume
-        trainer = Trainer(cfg, run_dir=last.parent, progress=progress, resume_from=load_checkpoint(last))
-        trainer.resume(last)
+        payload = load_checkpoint(last)
+        trainer = Trainer(cfg, run_dir=last.parent, progress=progress, resume_from=payload)
+        trainer.resume(last, payload)
     else:
         trainer = Trainer(cfg, progress=progress)
     try:
