@@ -29,8 +29,10 @@ setup(
         "tqdm>=4.60",
         "PyYAML>=6.0",
         "numpy>=1.23",
+        "safetensors>=0.4",
     ],
     extras_require={
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
+        "hub": ["huggingface_hub>=0.20"],  # Captioner.from_pretrained("user/model"), online
     },
 )

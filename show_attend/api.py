@@ -15,13 +15,15 @@ from typing import Optional, Sequence, Union
 import torch
 from PIL import Image
 
-from .checkpoint import restore
-from .config import Config
+from .checkpoint import restore, restore_ensemble
+from .config import Config, ModelConfig, config_from_dict
 from .data.transforms import ImageLike, ImageTransform, load_image
 from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder
 from .model.decoding import Decoded, decode
-from .model.encoder import VGG16Encoder
+from .model.encoder import VGG16Encoder, build_encoder
+from .model.ensemble import DecoderEnsemble
+from .pretrained import load_pretrained, save_pretrained
 from .utils.runtime import eval_mode, resolve_device
 
 
@@ -37,14 +39,62 @@ class AttentionResult:
 
 
 class Captioner:
-    def __init__(self, encoder: VGG16Encoder, decoder: AttentionDecoder, vocab: Vocabulary, cfg: Config,
-                 device: Optional[Union[str, torch.device]] = None):
+    def __init__(self, encoder: VGG16Encoder, decoder: Union[AttentionDecoder, DecoderEnsemble], vocab: Vocabulary,
+                 cfg: Config, device: Optional[Union[str, torch.device]] = None,
+                 member_configs: Optional[Sequence[ModelConfig]] = None, names: Sequence[str] = ()):
+        """``decoder``: one decoder, or an ensemble (``member_configs``: each member's settings)."""
         self.device = resolve_device(str(device)) if device is not None else resolve_device(cfg.device)
         self.encoder = encoder.to(self.device).eval()
         self.decoder = decoder.to(self.device).eval()
         self.vocab = vocab
         self.cfg = cfg
+        self.member_configs = list(member_configs or [cfg.model])
+        self.names = list(names or [cfg.name])
         self.transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+
+    @property
+    def members(self) -> list[AttentionDecoder]:
+        return list(self.decoder.members) if isinstance(self.decoder, DecoderEnsemble) else [self.decoder]
+
+    @property
+    def attention_note(self) -> str:
+        """What the attention maps of this captioner show."""
+        return (f"the mean of the {len(self.members)} members' attention" if len(self.members) > 1
+                else "the model's attention")
+
+    @classmethod
+    def from_checkpoints(cls, paths: Sequence[Union[str, Path]], device: Optional[str] = None,
+                         encoder_weights: Optional[str] = None) -> "Captioner":
+        """Several checkpoints (same vocabulary and encoder) decoded as one ensemble."""
+        if len(paths) == 1:
+            return cls.from_checkpoint(paths[0], device, encoder_weights)
+        first = restore(paths[0], device=device, encoder_weights=encoder_weights)
+        ensemble, others = restore_ensemble(first, list(paths[1:]))
+        return cls(first.build_encoder(allow_random_fallback=False), ensemble, first.vocab, first.cfg, first.device,
+                   [m.cfg.model for m in (first, *others)], [m.cfg.name for m in (first, *others)])
+
+    @classmethod
+    def from_pretrained(cls, name_or_folder: Union[str, Path], device: Optional[str] = None,
+                        encoder_weights: Optional[str] = None) -> "Captioner":
+        """A model folder written by ``show-attend export`` / :meth:`save_pretrained`, or a Hub id
+        (``user/model``, through huggingface_hub, online only). A folder without the VGG16 weights
+        needs ``encoder_weights`` (checked against the sha256 it records) or ``imagenet``."""
+        model = load_pretrained(name_or_folder, encoder_weights)
+        weights = model.cfg.encoder.weights
+        if weights not in ("imagenet", "none") and not Path(weights).is_file():
+            raise FileNotFoundError(
+                f"{model.folder}: this model was trained on the VGG16 weights {weights!r} (sha256 in model.json), "
+                "which the folder does not hold: pass encoder_weights=/path/to/that/file (--encoder-weights), "
+                "or export the model with --with-encoder-weights")
+        decoder = model.decoders[0] if len(model.decoders) == 1 else DecoderEnsemble(model.decoders)
+        configs = [config_from_dict({"model": m["model"]}).model for m in model.info["members"]]
+        return cls(build_encoder(model.cfg.encoder, allow_random_fallback=False), decoder, model.vocab, model.cfg,
+                   device or "auto", configs, [m["name"] for m in model.info["members"]])
+
+    def save_pretrained(self, folder: Union[str, Path], with_encoder_weights: bool = False) -> Path:
+        """Write this captioner as a portable model folder (see ``show_attend.pretrained``)."""
+        return save_pretrained(folder, self.members, self.member_configs, self.vocab, self.cfg, names=self.names,
+                               with_encoder_weights=with_encoder_weights)
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], device: Optional[str] = None,

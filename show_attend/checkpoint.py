@@ -163,12 +163,12 @@ def _rebuild(path: Path, payload: dict[str, Any], device: Optional[str | torch.d
 ENSEMBLE_ENCODER_KEYS = ("name", "weights", "grid_size", "image_size", "resize_mode", "pool")
 
 
-def restore_ensemble(first: Restored, paths: Sequence[str | Path]) -> tuple[DecoderEnsemble, list[str]]:
+def restore_ensemble(first: Restored, paths: Sequence[str | Path]) -> tuple[DecoderEnsemble, list[Restored]]:
     """``first``'s decoder plus those of ``paths``, checked to read the same annotations with the
-    same vocabulary -> (the ensemble on ``first.device``, the added members' run names)."""
+    same vocabulary -> (the ensemble on ``first.device``, the added members as restored)."""
     if first.fine_tuned_encoder:
         raise ValueError("ensembles of checkpoints with a fine-tuned encoder block are not supported")
-    members, names = [first.decoder], []
+    members, others = [first.decoder], []
     for path in paths:
         payload = load_checkpoint(path)
         if payload["vocab"] != first.vocab.to_dict():
@@ -185,5 +185,5 @@ def restore_ensemble(first: Restored, paths: Sequence[str | Path]) -> tuple[Deco
                 raise ValueError(f"ensemble member {path}: encoder.{key} is {theirs!r}, the first checkpoint's "
                                  f"{mine!r}; members must read the same annotations")
         members.append(other.decoder)
-        names.append(other.cfg.name)
-    return DecoderEnsemble(members).eval(), names
+        others.append(other)
+    return DecoderEnsemble(members).eval(), others

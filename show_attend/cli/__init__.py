@@ -4,7 +4,8 @@
     show-attend extract   --config NAME|FILE   the encoder once per split into the feature cache
     show-attend train     --config NAME|FILE   teacher forcing (or self-critical), then a test report
     show-attend evaluate  --checkpoint RUN     decode a split, score it with pycocoevalcap
-    show-attend caption   IMAGE... --checkpoint RUN
+    show-attend caption   IMAGE... --model FOLDER (or --checkpoint RUN [--ensemble RUN...])
+    show-attend export    RUN... --out FOLDER       a portable model folder (an ensemble for several)
     show-attend visualize IMAGE... --checkpoint RUN --out DIR   per-word attention heatmaps
     show-attend benchmark                      throughput of each stage
     show-attend results   EVAL_DIR...          a markdown results table
@@ -17,8 +18,8 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..version import __version__
-from .commands import (benchmark_main, caption_main, evaluate_main, extract_main, prepare_main, results_table_main,
-                       train_main, visualize_main)
+from .commands import (benchmark_main, caption_main, evaluate_main, export_main, extract_main, prepare_main,
+                       results_table_main, train_main, visualize_main)
 
 PROG = "show-attend"
 #: subcommand -> (function, one line of help)
@@ -27,7 +28,8 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "extract": (extract_main, "run the encoder once per split into the feature cache"),
     "train": (train_main, "train a captioner (teacher forcing or self-critical), then report the test split"),
     "evaluate": (evaluate_main, "decode a split with a checkpoint and score it (BLEU, METEOR, ROUGE-L, CIDEr)"),
-    "caption": (caption_main, "caption image files"),
+    "caption": (caption_main, "caption image files (--model FOLDER, or --checkpoint [--ensemble ...])"),
+    "export": (export_main, "a checkpoint (or an ensemble) as a portable model folder (safetensors, JSON, model card)"),
     "visualize": (visualize_main, "attention heatmaps over each generated word (Figure 3), or a split gallery"),
     "benchmark": (benchmark_main, "throughput of the encoder, a training step and decoding"),
     "results": (results_table_main, "a markdown results table from evaluation folders"),
@@ -64,5 +66,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run(argv[0], argv[1:])
 
 
-__all__ = ["COMMANDS", "benchmark_main", "caption_main", "evaluate_main", "extract_main", "main", "prepare_main",
+__all__ = ["COMMANDS", "benchmark_main", "caption_main", "evaluate_main", "export_main", "extract_main", "main", "prepare_main",
            "results_table_main", "run", "train_main", "visualize_main"]

@@ -9,8 +9,8 @@ from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .common import (DEFAULT_CONFIG, UsageError, command, load_cli_config, parser_for, print_json, readable_images,
-                     report_failed, setup_logging)
+from .common import (DEFAULT_CONFIG, UsageError, command, load_captioner, load_cli_config, model_args, parser_for,
+                     print_json, readable_images, report_failed, setup_logging)
 
 Argv = Optional[Sequence[str]]
 
@@ -142,28 +142,51 @@ def evaluate_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 # ---------------------------------------------------------------------------------------- caption
 @command
 def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
-    from ..api import Captioner
-
     parser = parser_for("Caption image files (JPEG, PNG, any size or mode).", prog=prog)
     parser.add_argument("images", nargs="+", type=Path)
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    model_args(parser)
     parser.add_argument("--beam-size", type=int, default=None, help="default: the config's decode.beam_size")
     parser.add_argument("--max-length", type=int, default=None)
-    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
-    parser.add_argument("--device", default=None)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--attention", action="store_true",
+                        help="with --json: each word's attention grid (g x g) and beta")
     args = parser.parse_args(argv)
-    captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device, encoder_weights=args.encoder_weights)
+    captioner = load_captioner(args, parser)
     paths, images, failed = readable_images(args.images)
     results = captioner.decode(images, args.beam_size, args.max_length) if images else []
     for path, d in zip(paths, results):
         caption = " ".join(d.words)
         if args.json:
-            print(json.dumps({"image": str(path), "caption": caption, "log_prob": round(d.log_prob, 4),
-                              "finished": d.finished}))
+            row = {"image": str(path), "caption": caption, "log_prob": round(d.log_prob, 4), "finished": d.finished}
+            if args.attention:
+                g = captioner.cfg.encoder.grid_size
+                row.update(words=d.words, attention=[[round(float(v), 5) for v in a] for a in d.alphas.tolist()],
+                           grid=[g, g], beta=[round(float(b), 4) for b in d.betas.tolist()],
+                           attention_shown=captioner.attention_note)
+            print(json.dumps(row))
         else:
             print(f"{path}\t{caption}")
     return report_failed(failed, len(paths))
+
+
+# ---------------------------------------------------------------------------------------- export
+@command
+def export_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..pretrained import export_checkpoints
+
+    parser = parser_for("Turn a checkpoint (or several, as an ensemble) into a portable model folder: decoder "
+                        "weights in safetensors, vocabulary and settings as JSON, a model card.", prog=prog)
+    parser.add_argument("checkpoints", nargs="+", type=Path, help=".pt files or run folders (several: an ensemble)")
+    parser.add_argument("--out", required=True, type=Path, help="the model folder to write")
+    parser.add_argument("--with-encoder-weights", action="store_true",
+                        help="copy the VGG16 weights into the folder too (about 59 MB), so it needs nothing else")
+    parser.add_argument("--encoder-weights", default=None, help="the VGG16 weights file, if it moved")
+    args = parser.parse_args(argv)
+    folder = export_checkpoints(args.checkpoints, args.out, with_encoder_weights=args.with_encoder_weights,
+                                encoder_weights=args.encoder_weights)
+    print(f"wrote {folder}/: model.json, vocab.json, decoder-*.safetensors, README.md"
+          + (", encoder.safetensors" if args.with_encoder_weights else ""))
+    return 0
 
 
 # ---------------------------------------------------------------------------------------- benchmark
@@ -202,13 +225,12 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 # ---------------------------------------------------------------------------------------- attention
 @command
 def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
-    from ..api import Captioner
     from ..viz.gallery import render_images, render_split_gallery
 
     parser = parser_for("Attention heatmaps over each generated word (the paper's Figure 3), for image "
                         "files or a gallery of a dataset split with references and per-image CIDEr.", prog=prog)
     parser.add_argument("images", nargs="*", type=Path, help="image files (or use --split)")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    model_args(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--beam-size", type=int, default=None)
     parser.add_argument("--split", default=None, help="render a gallery of this split instead of files")
@@ -218,20 +240,20 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--upsample", default="bilinear", choices=["bilinear", "gaussian", "nearest"])
     parser.add_argument("--cmap", default="jet")
     parser.add_argument("--overlay-alpha", type=float, default=0.6)
-    parser.add_argument("--encoder-weights", default=None, help="override the encoder weights path")
-    parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     if not args.images and not args.split:
         parser.error("give image files or --split")
     style = {"upsample": args.upsample, "cmap": args.cmap, "overlay_alpha": args.overlay_alpha}
     if args.split:
+        if args.checkpoint is None or args.ensemble:
+            parser.error("--split renders a gallery of one checkpoint's dataset: give --checkpoint (no --ensemble)")
         index = render_split_gallery(args.checkpoint, split=args.split, num=args.num, out_dir=args.out,
                                      beam_size=args.beam_size, encoder_weights=args.encoder_weights, **style)
         print(f"gallery: {index} (open it in a browser)")
     failed = []
     if args.images:
-        captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device,
-                                              encoder_weights=args.encoder_weights)
+        captioner = load_captioner(args, parser)
+        print(f"attention shown: {captioner.attention_note}")
         paths, _, failed = readable_images(args.images)
         for path in render_images(captioner, paths, args.out, beam_size=args.beam_size,
                                   fmt=args.format, gif=args.gif, **style) if paths else []:
@@ -265,5 +287,5 @@ def results_table_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     return 0
 
 
-__all__ = ["UsageError", "benchmark_main", "caption_main", "evaluate_main", "extract_main", "prepare_main",
+__all__ = ["UsageError", "benchmark_main", "caption_main", "evaluate_main", "export_main", "extract_main", "prepare_main",
            "results_table_main", "train_main", "visualize_main"]

@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from ..config import Config, ConfigError, available_configs, load_config
@@ -117,3 +118,28 @@ def report_failed(failed: Sequence[str], done: int) -> int:
     if failed:
         print(f"{len(failed)} of {len(failed) + done} images could not be read (listed above)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def model_args(parser: argparse.ArgumentParser) -> None:
+    """--model (an exported folder or Hub id) or --checkpoint (+ --ensemble), --encoder-weights, --device."""
+    parser.add_argument("--model", default=None, help="an exported model folder (show-attend export) or a Hub id")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a .pt file or a run folder")
+    parser.add_argument("--ensemble", nargs="+", type=Path, default=[], metavar="CKPT",
+                        help="further checkpoints decoded together with --checkpoint (probabilities averaged; "
+                             "the attention shown is the members' mean)")
+    parser.add_argument("--encoder-weights", default=None, help="the VGG16 weights file (if it moved)")
+    parser.add_argument("--device", default=None)
+
+
+def load_captioner(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The Captioner that --model or --checkpoint/--ensemble names."""
+    from ..api import Captioner
+
+    if (args.model is None) == (args.checkpoint is None):
+        parser.error("give --model FOLDER or --checkpoint CKPT (one of them)")
+    if args.model is not None:
+        if args.ensemble:
+            parser.error("--ensemble goes with --checkpoint; export an ensemble into one --model folder instead")
+        return Captioner.from_pretrained(args.model, device=args.device, encoder_weights=args.encoder_weights)
+    return Captioner.from_checkpoints([args.checkpoint, *args.ensemble], device=args.device,
+                                      encoder_weights=args.encoder_weights)

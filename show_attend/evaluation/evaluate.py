@@ -119,8 +119,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
     cfg, dev = model.cfg, model.device
     decoder, run_name = model.decoder, cfg.name
     if ensemble:
-        decoder, names = restore_ensemble(model, list(ensemble))
-        run_name = "ensemble: " + " + ".join([cfg.name, *names])
+        decoder, others = restore_ensemble(model, list(ensemble))
+        run_name = "ensemble: " + " + ".join([cfg.name, *(m.cfg.name for m in others)])
     dataset = prepare_dataset(cfg.data, progress=progress)
     if not dataset.split(split):
         raise ValueError(f"split {split!r} has no images in {dataset.root}")

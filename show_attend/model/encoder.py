@@ -61,7 +61,12 @@ def load_vgg16_features_state(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"encoder weights file not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if path.suffix == ".safetensors":  # an exported model folder's copy of the weights
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
