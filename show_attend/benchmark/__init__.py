@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from ..utils.markdown import markdown_table
-from .stages import (cnn_stage, decode_stage, extract_stage, make_decoder, new_workdir, scoring_seconds,
-                     train_stage)
+from .stages import (cnn_stage, decode_stage, extract_stage, make_decoder, memory_stage, new_workdir,
+                     scoring_seconds, train_stage)
 from .timing import machine, peak_device_mib, peak_host_mib
 
 FLICKR8K = {"train_captions": 30_000, "val_captions": 5_000, "val_images": 1_000}
@@ -41,14 +41,16 @@ class BenchSettings:
     extract_workers: tuple[int, ...] = (0, 2)
     scoring_images: int = 1000
     tokenizer: str = "auto"
-    parts: tuple[str, ...] = ("decode", "train", "cnn", "extract", "scoring")
+    memory_sizes: tuple[int, ...] = (8_000, 80_000)  # images in the cache (80k: a 3.8 GiB file, written once)
+    parts: tuple[str, ...] = ("decode", "train", "cnn", "extract", "scoring", "memory")
     bf16: tuple[bool, ...] = field(default=(False, True))
 
     @classmethod
     def quick(cls) -> "BenchSettings":
         return cls(vocab_size=200, hidden=64, image_size=64, train_batch_size=16, train_steps=2,
                    decode_batch_sizes=(8, 16), peer_images=2, cnn_batch=2, cnn_iters=1, extract_images=4,
-                   extract_batch_sizes=(2,), extract_workers=(0,), scoring_images=20, tokenizer="python")
+                   extract_batch_sizes=(2,), extract_workers=(0,), scoring_images=20, tokenizer="python",
+                   memory_sizes=(200, 2_000))
 
 
 def run_benchmark(device: torch.device, settings: BenchSettings | None = None, **changes: Any) -> dict[str, Any]:
@@ -78,6 +80,8 @@ def run_benchmark(device: torch.device, settings: BenchSettings | None = None, *
             result["extract"] = extract_stage(device, s.image_size, s.grid, s.extract_images, s.extract_batch_sizes,
                                               s.extract_workers, work)
             result["extract"]["peak_host_mib"] = peak_host_mib()
+        if "memory" in s.parts:
+            result["memory"] = memory_stage(s.memory_sizes, cells, work, steps=2 if s.hidden < 512 else 200)
         if "scoring" in s.parts:
             result["scoring"] = {f"validation_scoring_{s.scoring_images}_images_s":
                                  scoring_seconds(s.scoring_images, s.tokenizer)}
@@ -127,7 +131,7 @@ def format_report(result: dict[str, Any]) -> str:
     lines = [f"{m.get('date')}  {m.get('cpu') or m['device']}  torch {m['torch']}, {m['threads']} threads"
              + (f"; bf16 instructions: {', '.join(m['cpu_flags_bf16']) or 'none'} "
                 f"(torch dispatch: {m.get('torch_cpu_capability')})" if "cpu_flags_bf16" in m else ""), ""]
-    for stage in ("decode", "train", "cnn", "extract", "scoring", "derived"):
+    for stage in ("decode", "train", "cnn", "extract", "memory", "scoring", "derived"):
         if result.get(stage):
             lines += [f"**{stage}**", "", markdown_table(["measure", "value"],
                                                          [[k, _fmt(v)] for k, v in result[stage].items()],

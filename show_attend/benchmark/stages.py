@@ -228,3 +228,51 @@ def scoring_seconds(n_images: int, tokenizer: str = "auto") -> float:
 
 def new_workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="show_attend_bench_")
+
+
+_MEMORY_PROBE = """
+import sys, numpy as np, torch
+from torch.utils.data import DataLoader
+sys.path[:0] = [sys.argv[3]]
+from show_attend.benchmark.stages import _CachedCaptions
+from show_attend.data.loaders import LengthGroupedBatchSampler, collate_captions
+array = np.load(sys.argv[1], mmap_mode="r")
+n, steps = len(array), int(sys.argv[2])
+rng = np.random.default_rng(0)
+captions = [[1, *rng.integers(4, 2000, 11).tolist(), 2] for _ in range(5 * n)]
+loader = DataLoader(_CachedCaptions(array, captions, 5), collate_fn=collate_captions,
+                    batch_sampler=LengthGroupedBatchSampler([13] * (5 * n), 64, seed=0))
+for i, (feats, caps) in enumerate(loader):
+    feats.float().sum()
+    if i + 1 >= steps:
+        break
+status = {l.split(":")[0]: int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(("RssAnon", "RssFile"))}
+print(status["RssAnon"] / 1024.0, status["RssFile"] / 1024.0)
+"""
+
+
+def memory_stage(sizes: Sequence[int], cells: int, workdir: Path, steps: int = 200) -> dict[str, Any]:
+    """Host memory (MiB) of a process that reads ``steps`` training batches from caches of ``sizes``
+    images (a fresh process each): its own (anonymous) memory, flat in the cache size since the
+    cache is a memory map, and the file pages it has mapped (page cache, reclaimable)."""
+    import subprocess
+    import sys
+
+    out: dict[str, Any] = {}
+    for n in sizes:
+        path = workdir / f"cache_{n}.npy"
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, cells, 512))
+        for start in range(0, n, 4096):  # written in chunks: the writer need not hold it either
+            array[start: start + 4096] = np.random.default_rng(start).standard_normal(
+                (min(4096, n - start), cells, 512)).astype(np.float16)
+        array.flush()
+        del array
+        package_root = str(Path(__file__).resolve().parent.parent.parent)
+        probe = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path), str(steps), package_root],
+                               capture_output=True, text=True, check=True)
+        out[f"train_{n}_images_cache_mib"] = path.stat().st_size / 2**20
+        anon, file_pages = map(float, probe.stdout.split()[-2:])
+        out[f"train_{n}_images_own_memory_mib"] = anon
+        out[f"train_{n}_images_mapped_cache_pages_mib"] = file_pages
+        path.unlink()
+    return out

@@ -69,26 +69,39 @@ def prepare_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONF
 def extract_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONFIG, prog: Optional[str] = None) -> int:
     from ..data.features import ensure_features
     from ..data.prepare import prepare_dataset
+    import torch
+
     from ..model.encoder import build_encoder
+    from ..utils.distributed import from_environment
     from ..utils.runtime import resolve_device
 
-    parser = parser_for("Run the encoder once per split into the feature cache.", True, default_config, prog)
+    parser = parser_for("Run the encoder once per split into the feature cache (under torchrun, the images "
+                        "are shared out across the processes).", True, default_config, prog)
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     args = parser.parse_args(argv)
     setup_logging()
     cfg = load_cli_config(args)
     device = resolve_device(cfg.device)
-    dataset = prepare_dataset(cfg.data)
+    dist = from_environment(device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    dataset = dist.main_first(lambda: prepare_dataset(cfg.data, progress=dist.main))
     encoder = build_encoder(cfg.encoder)
-    for split in args.splits:
-        if not dataset.split(split):
-            print(f"{split}: no images (skipped)")
-            continue
-        t0 = time.time()
-        store = ensure_features(dataset, cfg.encoder, split, device, cfg.data.num_workers, encoder=encoder)
-        size = store.path.stat().st_size
-        print(f"{split}: {len(store)} images -> {store.path} ({size / 2**20:.1f} MiB, "
-              f"{size / max(len(store), 1) / 1000:.1f} KB/image, {time.time() - t0:.0f}s)")
+    try:
+        for split in args.splits:
+            if not dataset.split(split):
+                if dist.main:
+                    print(f"{split}: no images (skipped)")
+                continue
+            t0 = time.time()
+            store = ensure_features(dataset, cfg.encoder, split, device, cfg.data.num_workers, progress=dist.main,
+                                    encoder=encoder, dist=dist)
+            size = store.path.stat().st_size
+            if dist.main:
+                print(f"{split}: {len(store)} images -> {store.path} ({size / 2**20:.1f} MiB, "
+                      f"{size / max(len(store), 1) / 1000:.1f} KB/image, {time.time() - t0:.0f}s)")
+    finally:
+        dist.close()
     return 0
 
 

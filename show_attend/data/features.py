@@ -128,13 +128,18 @@ def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], imag
                      out_path: str | Path, transform: ImageTransform, meta: dict[str, Any],
                      batch_size: int = 32, num_workers: int = 0, device: str | torch.device = "cpu",
                      progress: bool = True, desc: str = "features", precision: str = "fp32",
-                     channels_last: bool = False) -> FeatureStore:
+                     channels_last: bool = False, dist=None) -> FeatureStore:
     """Run ``encoder`` over the images and write ``out_path`` (.npy, float16) and its .json index.
 
     ``precision="bf16"`` runs the CNN under bf16 autocast; ``channels_last`` in the NHWC layout.
+    ``dist`` (a ``show_attend.utils.distributed.Distributed`` of several ranks): each rank encodes
+    every world-th image and rank 0 assembles the one cache, which every rank then opens.
     Writes to temporary names and renames at the end, so an interrupted run leaves no half cache.
     """
     out_path = Path(out_path)
+    if dist is not None and dist.enabled:
+        return _extract_shared(encoder, image_paths, image_ids, out_path, transform, meta, batch_size, num_workers,
+                               device, progress, desc, precision, channels_last, dist)
     grid = encoder.grid_size
     loader = DataLoader(_ImageFiles(image_paths, transform), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers)
@@ -158,6 +163,31 @@ def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], imag
 
     index = dict(meta, image_ids=list(image_ids), unreadable=unreadable)  # filled while the rows are written
     return _write_cache(out_path, len(image_paths), grid, index, rows())
+
+
+def _extract_shared(encoder, image_paths, image_ids, out_path: Path, transform, meta, batch_size, num_workers, device,
+                    progress, desc, precision, channels_last, dist) -> FeatureStore:
+    """Every rank its share (images ``rank::world``) into a part file; rank 0 interleaves the parts."""
+    part = out_path.with_name(f".{out_path.stem}.part{dist.rank}.npy")
+    mine = extract_features(encoder, dist.share(list(image_paths)), dist.share(list(image_ids)), part, transform,
+                            meta, batch_size, num_workers, device, progress and dist.main, desc, precision,
+                            channels_last)
+    unreadable = dist.gather_dicts(mine.unreadable)
+    dist.barrier()
+    if dist.main:
+        parts = [FeatureStore(out_path.with_name(f".{out_path.stem}.part{r}.npy")) for r in range(dist.world)]
+
+        def blocks():
+            for i in range(len(image_ids)):
+                yield np.asarray(parts[i % dist.world].array[i // dist.world])[None]
+
+        _write_cache(out_path, len(image_ids), encoder.grid_size,
+                     dict(meta, image_ids=list(image_ids), unreadable=unreadable), blocks())
+        for p in parts:
+            p.path.unlink()
+            p.path.with_suffix(".json").unlink()
+    dist.barrier()
+    return FeatureStore(out_path)
 
 
 def _write_cache(out_path: Path, n: int, grid: int, index: dict[str, Any], blocks: Iterable[np.ndarray]
@@ -234,7 +264,7 @@ def _finer_cache(cache_dir: str | Path, encoder_cfg, split: str, ids: list[str],
 
 
 def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device = "cpu",
-                    num_workers: int = 0, progress: bool = True, encoder=None) -> FeatureStore:
+                    num_workers: int = 0, progress: bool = True, encoder=None, dist=None) -> FeatureStore:
     """The cached features of ``split``, extracting them first if the cache is missing or stale."""
     from ..model.encoder import build_encoder
 
@@ -272,4 +302,4 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
     return extract_features(encoder, paths, ids, path,
                             transform, meta, encoder_cfg.batch_size, num_workers, device, progress,
                             desc=f"{split} features", precision=encoder_cfg.precision,
-                            channels_last=encoder_cfg.channels_last)
+                            channels_last=encoder_cfg.channels_last, dist=dist)

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from ..data.loaders import CaptionDataset, ImageDataset, LengthGroupedBatchSampler, collate_captions, collate_images
 from ..metrics.cider import CiderD
-from .distributed import Distributed
+from ..utils.distributed import Distributed
 
 
 @dataclass

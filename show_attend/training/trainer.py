@@ -37,9 +37,9 @@ from ..model.decoding import Decoded
 from ..model.encoder import VGG16Encoder, build_encoder
 from ..model.losses import caption_loss
 from ..utils.files import json_safe, remove_stale_temporaries
+from ..utils.distributed import NullWriter, from_environment, wrap
 from ..utils.runtime import StopRequest, eval_mode, new_run_dir, resolve_device, seed_everything
 from .data import build_training_data
-from .distributed import NullWriter, from_environment, wrap
 from .logs import epoch_line, log_attention, log_samples
 from .scst import scst_loss
 from .state import NonFiniteLossError, RunState, TrainingInterrupted, make_scheduler, metric_is_better

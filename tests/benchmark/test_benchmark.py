@@ -30,7 +30,7 @@ def test_quick_benchmark_reports_every_stage_and_ratio(tmp_path, capsys):
     from show_attend.cli import benchmark_main
 
     result = run_benchmark(torch.device("cpu"), BenchSettings.quick())
-    for stage in ("decode", "train", "cnn", "extract", "scoring", "derived"):
+    for stage in ("decode", "train", "cnn", "extract", "memory", "scoring", "derived"):
         assert result[stage], stage
     d = result["derived"]
     assert d["speedup_beam5_vs_per_image"] > 0 and d["speedup_train_cached_vs_cnn"] > 0

@@ -1,4 +1,7 @@
-"""Training on several processes with PyTorch's DistributedDataParallel, as ``torchrun`` starts them.
+"""Several processes, as ``torchrun`` starts them: the process group, and what training and
+feature extraction need of it (torch.distributed only; nothing else of the package).
+
+Training runs with PyTorch's DistributedDataParallel:
 
     torchrun --nproc_per_node=N tools/train.py --config ...      (gloo on CPUs, NCCL on GPUs)
 
@@ -8,7 +11,9 @@ would, each on 1/N of every batch; DDP averages the gradients. Rank 0 alone writ
 (config, checkpoints, history, TensorBoard, curves) and prints; validation is decoded on every rank
 (each a share of the images), gathered, and scored once; the decisions that follow from it (best
 checkpoint, learning-rate schedule, early stopping, a stop request, a non-finite loss) are shared,
-so every rank takes the same path. Without ``WORLD_SIZE`` > 1 all of this is a no-op.
+so every rank takes the same path. Feature extraction (``torchrun ... tools/extract_features.py``)
+gives each rank every world-th image and rank 0 writes the one cache. Without ``WORLD_SIZE`` > 1
+all of this is a no-op.
 """
 from __future__ import annotations
 
