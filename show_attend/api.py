@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import restore, restore_ensemble
-from .config import Config, ModelConfig, config_from_dict
+from .config import Config, ModelConfig
 from .data.transforms import ImageLike, ImageTransform, load_image
 from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder
@@ -87,9 +87,8 @@ class Captioner:
                 "which the folder does not hold: pass encoder_weights=/path/to/that/file (--encoder-weights), "
                 "or export the model with --with-encoder-weights")
         decoder = model.decoders[0] if len(model.decoders) == 1 else DecoderEnsemble(model.decoders)
-        configs = [config_from_dict({"model": m["model"]}).model for m in model.info["members"]]
         return cls(build_encoder(model.cfg.encoder, allow_random_fallback=False), decoder, model.vocab, model.cfg,
-                   device or "auto", configs, [m["name"] for m in model.info["members"]])
+                   device or "auto", model.member_configs, [m["name"] for m in model.info["members"]])
 
     def save_pretrained(self, folder: Union[str, Path], with_encoder_weights: bool = False) -> Path:
         """Write this captioner as a portable model folder (see ``show_attend.pretrained``)."""

@@ -86,6 +86,7 @@ class Pretrained:
     cfg: Config  # encoder and decoding settings (the members' model settings are in ``decoders``)
     vocab: Vocabulary
     decoders: list[AttentionDecoder]
+    member_configs: list[Any]  # each decoder's ModelConfig
 
 
 def resolve_folder(name_or_folder: str | Path) -> Path:
@@ -123,21 +124,22 @@ def load_pretrained(name_or_folder: str | Path, encoder_weights: Optional[str] =
     enc = dict(info["encoder"])
     sha, weights_file = enc.pop("weights_sha256", None), enc.pop("weights_file", None)
     if encoder_weights is not None:
-        if sha and Path(encoder_weights).is_file() and file_sha256(encoder_weights) != sha:
+        given = file_sha256(encoder_weights) if sha and Path(encoder_weights).is_file() else sha
+        if given != sha:
             raise ValueError(f"{encoder_weights}: not the VGG16 weights this model was trained on (sha256 "
-                             f"{file_sha256(encoder_weights)[:12]}..., the model's {sha[:12]}...)")
+                             f"{given[:12]}..., the model's {sha[:12]}...)")
         enc["weights"] = str(encoder_weights)
     elif weights_file:
         enc["weights"] = str(folder / weights_file)
     cfg = config_from_dict({"name": info.get("name", folder.name), "encoder": enc, "decode": info["decode"],
                             "model": info["members"][0]["model"]})
-    decoders = []
+    decoders, configs = [], []
     for member in info["members"]:
-        model_cfg = config_from_dict({"model": member["model"]}).model
-        decoder = build_decoder(model_cfg, len(vocab), cfg.encoder.grid_size)
+        configs.append(config_from_dict({"model": member["model"]}).model)
+        decoder = build_decoder(configs[-1], len(vocab), cfg.encoder.grid_size)
         decoder.load_state_dict(load_file(str(folder / member["weights"])))
         decoders.append(decoder.eval())
-    return Pretrained(folder, info, cfg, vocab, decoders)
+    return Pretrained(folder, info, cfg, vocab, decoders, configs)
 
 
 def model_card(cfg: Config, names: Sequence[str], metrics: dict[str, dict], commands: Sequence[str],
@@ -195,7 +197,7 @@ def export_checkpoints(checkpoints: Sequence[str | Path], out: str | Path, *, wi
                              "pass them with --encoder-weights /path/to/vgg16-397923af.pth")
         encoder_weights = str(cached)
     if encoder_weights is not None:
-        first = restore(checkpoints[0], encoder_weights=encoder_weights)
+        first.cfg.encoder.weights = encoder_weights  # what restore(..., encoder_weights=) sets
     if first.fine_tuned_encoder:
         raise ValueError(f"{checkpoints[0]}: a checkpoint with a fine-tuned encoder block cannot be exported yet")
     others = restore_ensemble(first, list(checkpoints[1:]))[1] if len(checkpoints) > 1 else []  # checked to agree

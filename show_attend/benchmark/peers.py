@@ -49,15 +49,3 @@ def tutorial_beam_search(decoder: AttentionDecoder, annotations: torch.Tensor, *
         done_seqs, done_scores = seqs.tolist(), top_scores.view(-1).tolist()
     best = max(range(len(done_scores)), key=done_scores.__getitem__)
     return [w for w in done_seqs[best][1:] if w != end_id]
-
-
-def tutorial_train_step(encoder, decoder: AttentionDecoder, images: torch.Tensor, captions: torch.Tensor,
-                        optimizer: torch.optim.Optimizer, loss_fn, grad_clip: float) -> None:
-    """The tutorial's training step: the (frozen) CNN runs on every batch of images, then the decoder."""
-    with torch.no_grad():
-        annotations = encoder(images)  # (B, L, D), recomputed for every caption of every image
-    loss, _ = loss_fn(decoder(annotations, captions), captions, 0, 1.0)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(decoder.parameters(), grad_clip)
-    optimizer.step()

@@ -24,7 +24,8 @@ from ..metrics.ptb_tokenizer import tokenize
 from ..utils.files import atomic_write_json
 from .verify import verify_images
 from .vocab import Vocabulary
-from .sources import SPLITS, ImageRecord, RawDataset, normalize_split, read_flickr8k, read_karpathy
+from .sources import (SPLITS, ImageRecord, RawDataset, normalize_split, read_flickr8k, read_karpathy,
+                      skip_image)
 
 LOG = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: images verified at preparation, skipped.json
@@ -121,9 +122,8 @@ def prepare_dataset(data_cfg, force: bool = False, progress: bool = True) -> Pre
     if broken:
         for r in raw.records:
             if r.file_name in broken:
-                raw.skipped["captions_of_broken_images"] += len(r.captions)
-                raw.problems.append({"kind": "image", "file": r.file_name, "reason": broken[r.file_name],
-                                     "captions": len(r.captions)})
+                skip_image(raw.skipped, raw.problems, r.file_name, broken[r.file_name], "captions_of_broken_images",
+                           len(r.captions))
         raw.records = [r for r in raw.records if r.file_name not in broken]
         if not raw.records:
             raise ValueError(f"{raw.image_dir}: none of the images can be opened (e.g. "

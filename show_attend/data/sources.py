@@ -106,6 +106,14 @@ def name_problem(name: str) -> Optional[str]:
     return None
 
 
+def skip_image(skipped: Counter, problems: list[dict[str, Any]], file_name: str, reason: str, counter: str,
+               captions: int) -> None:
+    """Record an image left out with its captions: counted under ``counter`` (its captions, or the
+    image itself for an ``images_...`` counter) and listed with its reason."""
+    skipped[counter] += captions if counter.startswith("captions") else 1
+    problems.append({"kind": "image", "file": file_name, "reason": reason, "captions": captions})
+
+
 def has_words(caption: str) -> bool:
     """Whether a caption holds any word (letters or digits): empty, whitespace-only and
     punctuation-only captions do not."""
@@ -173,8 +181,7 @@ def _finish(name: str, layout: str, image_dir: Path, found: _Captions, splits: d
     skipped, problems = found.skipped, found.problems
 
     def drop(file_name: str, reason: str, counter: str, n: int) -> None:
-        skipped[counter] += n if counter.startswith("captions") else 1  # captions, or images
-        problems.append({"kind": "image", "file": file_name, "reason": reason, "captions": n})
+        skip_image(skipped, problems, file_name, reason, counter, n)
 
     for file_name in splits:
         if not found.grouped.get(file_name) and file_name not in found.grouped:
