@@ -57,10 +57,20 @@ class Captioner:
         return list(self.decoder.members) if isinstance(self.decoder, DecoderEnsemble) else [self.decoder]
 
     @property
+    def attends(self) -> bool:
+        """False for an attention-free model (model.attention=none): it has no maps to show."""
+        return bool(getattr(self.decoder, "attends", True))
+
+    @property
     def attention_note(self) -> str:
         """What the attention maps of this captioner show."""
-        return (f"the mean of the {len(self.members)} members' attention" if len(self.members) > 1
-                else "the model's attention")
+        if not self.attends:
+            return "none: the model has no attention (model.attention=none), so there are no heatmaps"
+        hard = [m for m in self.members if getattr(m, "attention_kind", "soft") == "hard"]
+        what = ("the cell hard attention chose for each word" if hard and hard[0].hard_decode == "argmax"
+                else "the attention")
+        return (f"the mean of the {len(self.members)} members' {what.replace('the ', '', 1)}" if len(self.members) > 1
+                else f"{what} of the model" if what == "the attention" else what)
 
     @classmethod
     def from_checkpoints(cls, paths: Sequence[Union[str, Path]], device: Optional[str] = None,

@@ -173,7 +173,8 @@ def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
             row = {"image": str(path), "caption": caption, "log_prob": round(d.log_prob, 4), "finished": d.finished}
             if args.attention:
                 g = captioner.cfg.encoder.grid_size
-                row.update(words=d.words, attention=[[round(float(v), 5) for v in a] for a in d.alphas.tolist()],
+                attention = None if d.alphas is None else [[round(float(v), 5) for v in a] for a in d.alphas.tolist()]
+                row.update(words=d.words, attention=attention,
                            grid=[g, g], beta=[round(float(b), 4) for b in d.betas.tolist()],
                            attention_shown=captioner.attention_note)
             print(json.dumps(row))
@@ -238,6 +239,7 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 # ---------------------------------------------------------------------------------------- attention
 @command
 def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..checkpoint import restore
     from ..viz.gallery import render_images, render_split_gallery
 
     parser = parser_for("Attention heatmaps over each generated word (the paper's Figure 3), for image "
@@ -257,7 +259,12 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     if not args.images and not args.split:
         parser.error("give image files or --split")
     style = {"upsample": args.upsample, "cmap": args.cmap, "overlay_alpha": args.overlay_alpha}
+    no_maps = ("no heatmaps: the model has no attention (model.attention=none); "
+               "show-attend caption gives its captions")
     if args.split:
+        if not restore(args.checkpoint, device="cpu", encoder_weights=args.encoder_weights).decoder.attends:
+            print(no_maps)
+            return 0
         if args.checkpoint is None or args.ensemble:
             parser.error("--split renders a gallery of one checkpoint's dataset: give --checkpoint (no --ensemble)")
         index = render_split_gallery(args.checkpoint, split=args.split, num=args.num, out_dir=args.out,
@@ -266,6 +273,9 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     failed = []
     if args.images:
         captioner = load_captioner(args, parser)
+        if not captioner.attends:
+            print(no_maps)
+            return 0
         print(f"attention shown: {captioner.attention_note}")
         paths, _, failed = readable_images(args.images)
         for path in render_images(captioner, paths, args.out, beam_size=args.beam_size,

@@ -22,7 +22,7 @@ RESUME_MAY_CHANGE = (
     "decode.max_length", "decode.length_penalty", "decode.suppress_unk")
 #: Setting prefixes an evaluation or captioning may override on a checkpoint's config.
 REUSE_MAY_CHANGE = ("name", "seed", "device", "output_dir", "data.", "decode.", "train.", "optim.",
-                    "encoder.weights", "encoder.batch_size", "encoder.allow_random_fallback")
+                    "encoder.weights", "encoder.batch_size", "encoder.allow_random_fallback", "model.hard_decode")
 
 
 def _same(key: str, a: Any, b: Any) -> bool:

@@ -76,6 +76,14 @@ class ModelConfig:
     annotation_norm: Literal["none", "layernorm", "map"] = "none"  # rescale the a_i (not in the paper; see decoder)
     init_state: Literal["mean", "zeros"] = "mean"  # mean: h_0, c_0 = f_init(mean_i a_i) (paper); zeros: f_init(0) (ablation)
     attention_location: bool = False  # a learned term per grid cell in f_att (location-aware; not in the paper)
+    # soft: the paper's deterministic attention (sec. 4.2); hard: its stochastic attention (sec. 4.1),
+    # trained with the variational bound (train.hard_*); none: the attention-free CNN-LSTM baselines.
+    attention: Literal["soft", "hard", "none"] = "soft"
+    # Without attention, how the pooled image vector enters: init (h_0, c_0 = f_init(a_bar)),
+    # inject (the LSTM's first input, Vinyals et al. 2015), merge (joined with h_t before the output layer).
+    image_input: Literal["init", "inject", "merge"] = "init"
+    hard_expectation_prob: float = 0.5  # hard: chance that a caption uses the expected context (paper: 0.5)
+    hard_decode: Literal["argmax", "expectation"] = "argmax"  # hard, at test time: the argmax cell or the expectation
 
 
 @dataclass
@@ -97,6 +105,13 @@ class TrainConfig:
     batch_size: int = 64
     alpha_c: float = 1.0  # lambda of the doubly stochastic attention regularisation
     label_smoothing: float = 0.0
+    # Hard attention's variational bound (Xu et al. eq. 12): lambda_r weights the REINFORCE term
+    # (1: the unbiased gradient of the bound; the authors' code used 0.1 on per-step means),
+    # lambda_e the entropy bonus H[s] (the authors' code: 0.002), and the baseline's moving average
+    # b_k = decay * b_{k-1} + (1 - decay) * log p(y | s, a) (paper: 0.9).
+    hard_reinforce_weight: float = 1.0
+    hard_entropy_weight: float = 0.002
+    hard_baseline_decay: float = 0.9
     amp: Literal["none", "bf16"] = "none"  # bf16: autocast (CUDA, or the CPU: 2x on avx512_bf16)
     val_every: int = 1  # decode and score the validation split every N epochs
     val_metric: Literal["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "loss"] = "CIDEr"

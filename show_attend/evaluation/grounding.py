@@ -277,6 +277,8 @@ def dataset_grounding(dataset, split: str, decoded: dict[str, Any], cfg) -> dict
     images = {im.image_id: im for im in dataset.split(split)}
     if not any("objects" in im.extra for im in images.values()):
         return {}
+    if any(d.alphas is None for d in decoded.values()):  # an attention-free model: nothing to ground
+        return {}
     samples = [(d.words, d.alphas.numpy(), images[i].extra["objects"]) for i, d in decoded.items()]
     size = next(iter(images.values())).extra.get("width", cfg.data.synthetic.image_size)
     return grounding_score(samples, grid_size=cfg.encoder.grid_size, image_size=size)

@@ -1,4 +1,5 @@
-"""The LSTM decoder with soft (deterministic) attention of Xu et al. (2015), sections 3.1.2 and 4.2.
+"""The LSTM decoder of Xu et al. (2015): soft (deterministic, sec. 4.2) or hard (stochastic, sec. 4.1)
+attention, or none (the attention-free CNN-LSTM baselines users compare against).
 
 Notation (paper symbol -> code name):
 
@@ -15,6 +16,23 @@ Notation (paper symbol -> code name):
     p(y_t)   (B, K)     softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t)) -> ``logits`` (before softmax)
     lambda              doubly stochastic regularisation weight     -> ``alpha_c`` in ``losses``
 
+Hard attention (``attention="hard"``, sec. 4.1), in training:
+    s_t      (B,)       location ~ Multinoulli_L(alpha_t)           -> ``locations``
+    z_t      (B, D)     beta_t * a_{s_t}                             -> ``context``
+    log p(s|a) (B, T)   log alpha_{t, s_t}, summed in the loss       -> ``DecoderOutput.location_log_probs``
+    H[s]     (B, T)     -sum_i alpha_ti log alpha_ti                 -> ``DecoderOutput.entropies``
+    with probability ``hard_expectation_prob`` (paper: 0.5) a caption uses the expected context
+    sum_i alpha_ti a_i instead of a sample (``DecoderOutput.sampled`` False for it).
+    The bound's REINFORCE term, its moving-average baseline b_k and lambda_e live in ``losses``.
+    At test time the location is deterministic: argmax_i alpha_ti (``hard_decode="argmax"``), or the
+    expected context (``"expectation"``); the alpha reported per word is the one-hot of the cell used.
+
+No attention (``attention="none"``): the pooled vector a_bar = (1/L) sum_i a_i enters once, by
+``image_input``: ``init`` h_0, c_0 = f_init(a_bar) (ours without attention); ``inject`` a_bar,
+projected to m, is the LSTM's first input before <start> (Vinyals et al. 2015), h_0 = c_0 = 0;
+``merge`` the LSTM reads only words and L_z a_bar joins the deep output (the "merge" models).
+No alpha exists: the decoder reports uniform maps and ``attends`` is False, so tools say so.
+
 Sizes: D = 512 (VGG16 block5_conv3), L = 49 (7x7) or 196 (14x14), m = ``embed_dim``,
 n = ``hidden_dim``, K = vocabulary size.
 """
@@ -22,9 +40,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..config import check_choice
 
@@ -78,7 +98,7 @@ class DecoderState:
     h: torch.Tensor  # (B, n)
     c: torch.Tensor  # (B, n)
     annotations: torch.Tensor  # (B, L, D)
-    projected: torch.Tensor  # (B, L, A)
+    projected: torch.Tensor  # (B, L, A): W_a a_i + b; without attention the pooled vector a_bar (B, D)
 
     def index_select(self, index: torch.Tensor) -> "DecoderState":
         """Reorder / repeat the batch rows (beam search)."""
@@ -91,6 +111,11 @@ class DecoderOutput:
     logits: torch.Tensor  # (B, T, K): unnormalised log p(y_t | a, y_<t)
     alphas: torch.Tensor  # (B, T, L)
     betas: torch.Tensor  # (B, T, 1) for a scalar gate, (B, T, D) for a vector gate, ones for none
+    attends: bool = True  # False without attention (alphas are then uniform placeholders)
+    # hard attention in training only:
+    location_log_probs: Optional[torch.Tensor] = None  # (B, T) log alpha_{t, s_t} (0 where not sampled)
+    entropies: Optional[torch.Tensor] = None  # (B, T) H(alpha_t)
+    sampled: Optional[torch.Tensor] = None  # (B,) True: the caption used sampled locations
 
 
 class AttentionDecoder(nn.Module):
@@ -98,16 +123,27 @@ class AttentionDecoder(nn.Module):
                  hidden_dim: int = 512, attention_dim: int = 512, dropout: float = 0.5,
                  gate: str = "scalar", deep_output: bool = True, deep_output_activation: str = "none",
                  init_mlp_layers: int = 1, annotation_norm: str = "none", init_state: str = "mean",
-                 location_cells: int = 0):
+                 location_cells: int = 0, attention: str = "soft", image_input: str = "init",
+                 hard_expectation_prob: float = 0.5, hard_decode: str = "argmax"):
         super().__init__()
-        check_choice("model.gate", gate)
-        check_choice("model.deep_output_activation", deep_output_activation)
-        check_choice("model.init_state", init_state)
-        check_choice("model.annotation_norm", annotation_norm)
+        for key, value in (("gate", gate), ("deep_output_activation", deep_output_activation),
+                           ("init_state", init_state), ("annotation_norm", annotation_norm),
+                           ("attention", attention), ("image_input", image_input), ("hard_decode", hard_decode)):
+            check_choice(f"model.{key}", value)
+        if attention != "none" and image_input != "init":
+            raise ValueError(f"model.image_input={image_input!r} is for the attention-free decoder "
+                             f"(model.attention=none); with {attention} attention the image enters through z_t")
+        if not 0.0 <= hard_expectation_prob <= 1.0:
+            raise ValueError(f"model.hard_expectation_prob must lie in [0, 1], got {hard_expectation_prob}")
         self.vocab_size = vocab_size
         self.feature_dim = feature_dim
         self.hidden_dim = hidden_dim
-        self.gate = gate
+        self.attention_kind = attention
+        self.attends = attention != "none"
+        self.image_input = image_input
+        self.hard_expectation_prob = hard_expectation_prob
+        self.hard_decode = hard_decode
+        self.gate = gate if self.attends else "none"
         self.deep_output = deep_output
         self.deep_output_activation = deep_output_activation
         self.init_from_mean = init_state == "mean"
@@ -119,19 +155,30 @@ class AttentionDecoder(nn.Module):
                                 MapNorm() if annotation_norm == "map" else nn.Identity())
 
         self.embedding = nn.Embedding(vocab_size, embed_dim)  # E
-        self.attention = SoftAttention(feature_dim, hidden_dim, attention_dim, location_cells)  # f_att
-        self.init_h = _mlp(feature_dim, hidden_dim, init_mlp_layers)  # f_init,h
-        self.init_c = _mlp(feature_dim, hidden_dim, init_mlp_layers)  # f_init,c
-        if gate != "none":
+        if self.attends:
+            self.attention = SoftAttention(feature_dim, hidden_dim, attention_dim, location_cells)  # f_att
+        if image_input == "init":
+            self.init_h = _mlp(feature_dim, hidden_dim, init_mlp_layers)  # f_init,h
+            self.init_c = _mlp(feature_dim, hidden_dim, init_mlp_layers)  # f_init,c
+        elif image_input == "inject":
+            self.inject = nn.Linear(feature_dim, embed_dim)  # a_bar -> the LSTM's first input
+        if self.gate != "none":
             self.f_beta = nn.Linear(hidden_dim, 1 if gate == "scalar" else feature_dim)
-        self.lstm = nn.LSTMCell(embed_dim + feature_dim, hidden_dim)  # input [E y_{t-1}; z_t]
+        # input [E y_{t-1}; z_t] (with attention) or E y_{t-1}
+        self.lstm = nn.LSTMCell(embed_dim + (feature_dim if self.attends else 0), hidden_dim)
         self.dropout = nn.Dropout(dropout)
+        self.uses_context = self.attends or image_input == "merge"  # z_t (or a_bar) in the output layer
         if deep_output:
             self.L_h = nn.Linear(hidden_dim, embed_dim)
-            self.L_z = nn.Linear(feature_dim, embed_dim)
+            if self.uses_context:
+                self.L_z = nn.Linear(feature_dim, embed_dim)
             self.L_o = nn.Linear(embed_dim, vocab_size)
         else:
+            if image_input == "merge":
+                self.L_z = nn.Linear(feature_dim, hidden_dim)  # merged with h_t before L_o
             self.L_o = nn.Linear(hidden_dim, vocab_size)
+        if attention == "hard":  # b_k, the moving average of log p(y | s, a) (losses.hard_attention_terms)
+            self.register_buffer("reinforce_baseline", torch.tensor(float("nan")))  # set by the first batch
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -144,17 +191,52 @@ class AttentionDecoder(nn.Module):
         """h_0, c_0 = f_init((1/L) sum_i a_i); also precompute W_a a_i. annotations: (B, L, D)."""
         annotations = annotations.float() if annotations.dtype == torch.float16 else annotations
         annotations = self.annotation_norm(annotations)  # (B, L, D)
-        mean = annotations.mean(dim=1)  # (B, D)
+        mean = annotations.mean(dim=1)  # a_bar: (B, D)
+        if not self.attends:
+            return self._init_without_attention(annotations, mean)
         if not self.init_from_mean:  # ablation: h_0 = c_0 = 0, all visual input goes through attention
             mean = torch.zeros_like(mean)
         return DecoderState(self.init_h(mean), self.init_c(mean), annotations,  # (B, n), (B, n)
                             self.attention.project(annotations))  # (B, L, A)
 
+    def _init_without_attention(self, annotations: torch.Tensor, pooled: torch.Tensor) -> DecoderState:
+        """The CNN-LSTM baselines' start: pooled (B, D) enters by init, inject or (later) merge."""
+        if self.image_input == "init":
+            return DecoderState(self.init_h(pooled), self.init_c(pooled), annotations, pooled)  # (B, n) x 2
+        zeros = pooled.new_zeros(pooled.shape[0], self.hidden_dim)  # (B, n)
+        h, c = zeros, zeros
+        if self.image_input == "inject":  # step -1: the image is the first "word"
+            h, c = self.lstm(self.inject(pooled), (zeros, zeros))  # (B, m) -> (B, n) x 2
+        return DecoderState(h, c, annotations, pooled)
+
     def step(self, prev_words: torch.Tensor, state: DecoderState
              ) -> tuple[torch.Tensor, DecoderState, torch.Tensor, torch.Tensor]:
-        """One time step. prev_words (B,) -> logits (B, K), new state, alpha (B, L), beta (B, 1|D)."""
+        """One time step. prev_words (B,) -> logits (B, K), new state, alpha (B, L), beta (B, 1|D).
+
+        The alpha returned is what formed z_t: soft attention's weights, hard attention's one-hot
+        (at test time) or sampled cell (in training), uniform without attention.
+        """
+        logits, state, shown, beta, _ = self._step(prev_words, state)
+        return logits, state, shown, beta
+
+    def _step(self, prev_words: torch.Tensor, state: DecoderState, expected: Optional[torch.Tensor] = None,
+              locations: Optional[torch.Tensor] = None):
+        """step() plus, for hard attention, (alpha (B, L), log alpha_{s_t} (B,), H(alpha_t) (B,)).
+
+        ``expected`` (B,) bool: rows that use the expected context (training); ``locations`` (B,):
+        given cells instead of samples (tests enumerate them)."""
         emb = self.embedding(prev_words)  # E y_{t-1}: (B, m)
+        if not self.attends:
+            h, c = self.lstm(emb, (state.h, state.c))  # (B, n) each
+            pooled = state.projected if self.image_input == "merge" else None  # a_bar (B, D) or nothing
+            logits = self.output(emb, h, pooled)  # (B, K)
+            uniform = emb.new_full(state.annotations.shape[:2], 1.0 / state.annotations.shape[1])  # (B, L)
+            return logits, DecoderState(h, c, state.annotations, state.projected), uniform, \
+                emb.new_ones(emb.shape[0], 1), None
         weighted, alpha = self.attention(state.annotations, state.projected, state.h)  # (B, D), (B, L)
+        shown, extras = alpha, None
+        if self.attention_kind == "hard":
+            weighted, shown, extras = self._hard_context(state.annotations, weighted, alpha, expected, locations)
         if self.gate == "none":
             beta = weighted.new_ones(weighted.shape[0], 1)  # (B, 1)
         else:
@@ -162,34 +244,84 @@ class AttentionDecoder(nn.Module):
         context = beta * weighted  # z_t: (B, D)
         h, c = self.lstm(torch.cat([emb, context], dim=1), (state.h, state.c))  # (B, n) each
         logits = self.output(emb, h, context)  # (B, K)
-        return logits, DecoderState(h, c, state.annotations, state.projected), alpha, beta
+        return logits, DecoderState(h, c, state.annotations, state.projected), shown, beta, extras
 
-    def output(self, emb: torch.Tensor, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """Deep output: L_o(E y_{t-1} + L_h h_t + L_z z_t), with dropout before L_o. -> (B, K)."""
+    def _hard_context(self, annotations: torch.Tensor, expected_context: torch.Tensor, alpha: torch.Tensor,
+                      expected: Optional[torch.Tensor], locations: Optional[torch.Tensor]):
+        """Hard attention's a_{s_t}: sampled in training (or ``locations``), argmax at test time.
+
+        annotations (B, L, D), expected_context = sum_i alpha_ti a_i (B, D), alpha (B, L) ->
+        (context (B, D), the one-hot of the cell used (B, L), (alpha, log alpha_{s_t}, H) or None).
+        """
+        rows = torch.arange(alpha.shape[0], device=alpha.device)  # (B,)
+        if locations is None and not self.training:
+            if self.hard_decode == "expectation":
+                return expected_context, alpha, None
+            locations = alpha.argmax(dim=1)  # (B,)
+        elif locations is None:
+            locations = torch.multinomial(alpha.detach().float(), 1).squeeze(1)  # s_t ~ Multinoulli(alpha_t): (B,)
+        context = annotations[rows, locations]  # a_{s_t}: (B, D)
+        shown = F.one_hot(locations, alpha.shape[1]).to(alpha.dtype)  # (B, L)
+        log_alpha = torch.log(alpha.float().clamp_min(1e-12))  # (B, L)
+        log_p = log_alpha[rows, locations]  # log alpha_{t, s_t}: (B,)
+        entropy = -(alpha.float() * log_alpha).sum(dim=1)  # H(alpha_t): (B,)
+        if expected is not None:  # the paper's trick: these captions take the expectation instead
+            context = torch.where(expected.unsqueeze(1), expected_context, context)  # (B, D)
+            shown = torch.where(expected.unsqueeze(1), alpha, shown)  # (B, L)
+            log_p = log_p.masked_fill(expected, 0.0)
+        return context, shown, (alpha, log_p, entropy)
+
+    def output(self, emb: torch.Tensor, h: torch.Tensor, context: Optional[torch.Tensor]) -> torch.Tensor:
+        """Deep output: L_o(E y_{t-1} + L_h h_t + L_z z_t), with dropout before L_o. -> (B, K).
+        ``context`` is None without attention (except ``merge``, where it is a_bar)."""
         if not self.deep_output:
-            return self.L_o(self.dropout(h))  # (B, n) -> (B, K)
-        hidden = emb + self.L_h(self.dropout(h)) + self.L_z(context)  # (B, m)
+            hidden = self.dropout(h)  # (B, n)
+            if context is not None and self.image_input == "merge":
+                hidden = hidden + self.L_z(context)  # (B, n)
+            return self.L_o(hidden)  # (B, n) -> (B, K)
+        hidden = emb + self.L_h(self.dropout(h))  # (B, m)
+        if context is not None:
+            hidden = hidden + self.L_z(context)  # (B, m)
         if self.deep_output_activation == "tanh":
             hidden = torch.tanh(hidden)
         return self.L_o(self.dropout(hidden))  # (B, K)
 
     # ------------------------------------------------------------------ teacher forcing
-    def forward(self, annotations: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
+    def forward(self, annotations: torch.Tensor, captions: torch.Tensor,
+                locations: Optional[torch.Tensor] = None) -> DecoderOutput:
         """Teacher forcing: feed the true previous word at every step.
 
         annotations (B, L, D); captions (B, T+1) as ``<start> w_1 .. w_n <end> <pad>..``.
         Step t reads captions[:, t] and predicts captions[:, t+1]; returns logits (B, T, K).
+        Hard attention in training samples s_t (or takes ``locations`` (B, T)), and a caption uses
+        the expected context with probability ``hard_expectation_prob``.
         """
         state = self.init_state(annotations)
         steps = captions.shape[1] - 1
-        logits, alphas, betas = [], [], []
+        hard = self.attention_kind == "hard" and (self.training or locations is not None)
+        expected = None
+        if hard and locations is None:
+            expected = torch.rand(captions.shape[0], device=captions.device) < self.hard_expectation_prob  # (B,)
+        logits, alphas, betas, log_ps, entropies = [], [], [], [], []
         for t in range(steps):
-            step_logits, state, alpha, beta = self.step(captions[:, t], state)
+            step_logits, state, shown, beta, extras = self._step(
+                captions[:, t], state, expected, None if locations is None else locations[:, t])
             logits.append(step_logits)
-            alphas.append(alpha)
             betas.append(beta)
-        return DecoderOutput(torch.stack(logits, 1), torch.stack(alphas, 1),  # (B, T, K), (B, T, L)
-                             torch.stack(betas, 1))  # (B, T, 1|D)
+            if extras is not None:
+                alpha, log_p, entropy = extras
+                alphas.append(alpha)  # the distribution (for the doubly stochastic term)
+                log_ps.append(log_p)
+                entropies.append(entropy)
+            else:
+                alphas.append(shown)
+        out = DecoderOutput(torch.stack(logits, 1), torch.stack(alphas, 1),  # (B, T, K), (B, T, L)
+                            torch.stack(betas, 1), attends=self.attends)  # (B, T, 1|D)
+        if log_ps:
+            out.location_log_probs = torch.stack(log_ps, 1)  # (B, T)
+            out.entropies = torch.stack(entropies, 1)  # (B, T)
+            out.sampled = ~expected if expected is not None else torch.ones_like(captions[:, 0], dtype=torch.bool)
+        return out
 
 
 def _mlp(in_dim: int, out_dim: int, layers: int) -> nn.Module:

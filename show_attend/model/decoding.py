@@ -26,7 +26,7 @@ class Decoded:
     words: list[str] = field(default_factory=list)
     log_prob: float = 0.0  # sum of log p over the emitted tokens (incl. <end> when emitted)
     finished: bool = True  # False: <end> was never emitted (max_length reached)
-    alphas: torch.Tensor | None = None  # (len(words), L): the attention that emitted each word
+    alphas: torch.Tensor | None = None  # (len(words), L): the attention that emitted each word (None: no attention)
     betas: torch.Tensor | None = None  # (len(words),): beta_t (mean over D for a vector gate)
 
 
@@ -163,6 +163,9 @@ def decode(decoder: AttentionDecoder, annotations: torch.Tensor, vocab, *, beam_
         else:
             results = beam_search(decoder, annotations, beam_size=beam_size, length_penalty=length_penalty,
                                   **ids)
+    attends = getattr(decoder, "attends", True)
     for r in results:
         r.words = [vocab.itos[i] for i in r.token_ids]
+        if not attends:  # an attention-free model: its uniform placeholders are no attention map
+            r.alphas = None
     return results

@@ -41,6 +41,8 @@ class DecoderEnsemble(nn.Module):
             raise ValueError(f"ensemble members have different vocabulary sizes: {sorted(sizes)}")
         self.members = nn.ModuleList(members)
         self.vocab_size = members[0].vocab_size
+        # the members' mean alpha means something only if every member attends
+        self.attends = all(getattr(m, "attends", True) for m in members)
 
     def init_state(self, annotations: torch.Tensor) -> EnsembleState:
         """annotations (B, L, D) -> each member's (h_0, c_0, projected annotations)."""

@@ -42,7 +42,7 @@ def log_attention(writer, decoded: dict[str, Decoded], dataset, encoder_cfg, ste
     files = {im.image_id: dataset.image_dir / im.file_name for im in dataset.split("val")}
     for i, image_id in enumerate(list(decoded)[:n]):
         d = decoded[image_id]
-        if not d.words:
+        if not d.words or d.alphas is None:  # nothing said, or a model without attention
             continue
         image = load_image(files[image_id])
         fig = plot_attention(image, d.words, d.alphas, d.betas, crop_box=transform.crop_box(*image.size),

@@ -35,7 +35,7 @@ from ..metrics.names import VALIDATION_METRICS
 from ..model.decoder import AttentionDecoder, build_decoder, count_parameters
 from ..model.decoding import Decoded
 from ..model.encoder import VGG16Encoder, build_encoder
-from ..model.losses import caption_loss
+from ..model.losses import HardAttentionBound, caption_loss
 from ..utils.files import json_safe, remove_stale_temporaries
 from ..utils.distributed import NullWriter, from_environment, wrap
 from ..utils.runtime import StopRequest, eval_mode, new_run_dir, resolve_device, seed_everything
@@ -111,6 +111,7 @@ class Trainer:
 
         # ---- model and optimisation ----
         self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size).to(self.device)
+        self.hard_bound = HardAttentionBound.for_decoder(self.decoder, cfg.train)  # hard attention's REINFORCE terms
         if cfg.train.init_from:
             self._init_from(cfg.train.init_from)
         groups = [{"params": [p for p in self.decoder.parameters() if p.requires_grad], "lr": cfg.optim.lr}]
@@ -200,9 +201,9 @@ class Trainer:
         with self._autocast():
             output = self.model(self._annotations(images), captions)  # logits (B, T, K)
             loss, parts = caption_loss(output, captions, self.vocab.pad_id, self.cfg.train.alpha_c,
-                                       self.cfg.train.label_smoothing)
+                                       self.cfg.train.label_smoothing, self.hard_bound)
         # under DDP: each rank's per-token mean, weighted so that the average is the global batch's
-        return loss * self.dist.token_weight(parts["tokens"]), {"ce": parts["ce"], "attention_reg": parts["attention_reg"]}
+        return loss * self.dist.token_weight(parts.pop("tokens")), parts
 
     def _scst_step(self, images: torch.Tensor, image_ids: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
         """Self-critical: the loss of one batch of images (sampled captions, CIDEr-D reward)."""
@@ -366,7 +367,6 @@ class Trainer:
 
             plot_run(self.run_dir)  # curves.png: losses, metrics, learning rate
         return self.run_dir
-
 
     def _save_epoch(self, row: dict[str, Any], improved: bool, history_path: Path) -> None:
         payload = self.checkpoint_payload()
