@@ -34,7 +34,8 @@ from ..evaluation.evaluate import captions_of, decode_loader, score
 from ..metrics.names import VALIDATION_METRICS
 from ..model.decoder import AttentionDecoder, build_decoder, count_parameters
 from ..model.decoding import Decoded
-from ..model.encoder import VGG16Encoder, build_encoder
+from ..model.encoder import GridEncoder, build_encoder
+from ..model.specs import feature_dim
 from ..model.losses import caption_loss
 from ..utils.files import json_safe, remove_stale_temporaries
 from ..utils.distributed import NullWriter, from_environment, wrap
@@ -93,7 +94,7 @@ class Trainer:
             cfg.encoder.weights = "none"  # record what was really used (offline fallback)
         transform = None
         if self.use_cache:
-            self.encoder: Optional[VGG16Encoder] = None
+            self.encoder: Optional[GridEncoder] = None
             self.stores = self.dist.main_first(lambda: {split: ensure_features(
                 self.dataset, cfg.encoder, split, self.device, cfg.data.num_workers, self.progress, encoder=encoder)
                 for split in ("train", "val")})
@@ -101,7 +102,7 @@ class Trainer:
         else:
             self.encoder = encoder.to(self.device)
             self.stores = {"train": None, "val": None}
-            transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+            transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode, cfg.encoder.name)
 
         # ---- data: length-grouped batches, each global batch dealt out across the ranks ----
         self.data = build_training_data(cfg, self.dataset, self.stores, transform, self.dist)
@@ -110,7 +111,8 @@ class Trainer:
         self.val_refs, self.cider = self.data.val_refs, self.data.cider
 
         # ---- model and optimisation ----
-        self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size).to(self.device)
+        self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size,
+                                                       feature_dim(cfg.encoder)).to(self.device)
         if cfg.train.init_from:
             self._init_from(cfg.train.init_from)
         groups = [{"params": [p for p in self.decoder.parameters() if p.requires_grad], "lr": cfg.optim.lr}]
