@@ -23,6 +23,7 @@ from .model.decoder import AttentionDecoder
 from .model.decoding import Decoded, decode
 from .model.encoder import GridEncoder, build_encoder
 from .model.geometry import GridGeometry, encoder_geometry
+from .model.specs import encoder_spec
 from .model.ensemble import DecoderEnsemble
 from .pretrained import load_pretrained, save_pretrained
 from .utils.runtime import eval_mode, resolve_device
@@ -86,7 +87,8 @@ class Captioner:
         weights = model.cfg.encoder.weights
         if weights not in ("imagenet", "none") and not Path(weights).is_file():
             raise FileNotFoundError(
-                f"{model.folder}: this model was trained on the VGG16 weights {weights!r} (sha256 in model.json), "
+                f"{model.folder}: this model was trained on the {encoder_spec(model.cfg.encoder.name).title} weights "
+                f"{weights!r} (sha256 in model.json), "
                 "which the folder does not hold: pass encoder_weights=/path/to/that/file (--encoder-weights), "
                 "or export the model with --with-encoder-weights")
         decoder = model.decoders[0] if len(model.decoders) == 1 else DecoderEnsemble(model.decoders)

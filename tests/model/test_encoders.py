@@ -288,3 +288,27 @@ def test_fine_tuning_a_resnet_trains_its_last_stage_and_the_checkpoint_restores_
     assert ckpt["encoder_block5"] and all(k.startswith("cnn.layer3.") for k in ckpt["encoder_block5"])
     enc = restore(run / "last.pt").build_encoder()
     assert all(torch.equal(enc.state_dict()[k], v) for k, v in ckpt["encoder_block5"].items())
+
+
+def test_export_a_resnet_with_its_weights_and_caption_the_same(tmp_path):
+    """The exported folder holds the decoder (D = 1024) and the ResNet's weights under torchvision's names."""
+    from show_attend.api import Captioner
+    from show_attend.pretrained import ENCODER_FILE, export_checkpoints
+    from show_attend.training.trainer import train
+
+    torch.manual_seed(2)
+    weights = tmp_path / "resnet50-random.pth"
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), weights)
+    overrides = [o for o in _overrides(tmp_path, "resnet50", 112)[3:] if not o.startswith("encoder.weights")]
+    cfg = tiny_config(tmp_path, *overrides, f"encoder.weights={weights}", "name=exp", "train.epochs=1",
+                      "train.max_steps=1", "train.batch_size=4", "train.val_metric=loss")
+    run = train(cfg, progress=False)
+    folder = export_checkpoints([run / "last.pt"], tmp_path / "model", with_encoder_weights=True)
+    from safetensors.torch import load_file
+
+    stored = load_file(str(folder / ENCODER_FILE))
+    assert "layer4.2.conv3.weight" in stored and not any(k.startswith("fc.") for k in stored)
+    photo = next((tmp_path / "shapes").rglob("*.png"))
+    exported, original = Captioner.from_pretrained(folder), Captioner.from_checkpoint(run / "last.pt")
+    assert exported.decoder.feature_dim == 1024
+    assert exported.caption(photo, beam_size=1) == original.caption(photo, beam_size=1)
