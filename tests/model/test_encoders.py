@@ -15,9 +15,9 @@ from show_attend.config import load_config
 from show_attend.data.features import cache_key
 from show_attend.model.encoder import EncoderUnavailableError, WeightsUnavailableError, build_encoder
 from show_attend.model.geometry import adaptive_windows, encoder_geometry, upsample_attention
-from show_attend.model.specs import encoder_spec, encoder_specs, feature_dim, resolve_tap
+from show_attend.model.specs import encoder_spec, feature_dim, resolve_tap
 
-from conftest import REPO, tiny_config
+from conftest import tiny_config
 
 timm = pytest.importorskip("timm")  # the [timm] extra (in [dev]): xception
 
