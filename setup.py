@@ -32,7 +32,8 @@ setup(
         "safetensors>=0.4",
     ],
     extras_require={
-        "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
+        "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6", "timm>=0.9"],
         "hub": ["huggingface_hub>=0.20"],  # Captioner.from_pretrained("user/model"), online
+        "timm": ["timm>=0.9"],  # encoder.name: xception (timm's legacy_xception)
     },
 )

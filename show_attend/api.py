@@ -21,7 +21,9 @@ from .data.transforms import ImageLike, ImageTransform, load_image
 from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder
 from .model.decoding import Decoded, decode
-from .model.encoder import VGG16Encoder, build_encoder
+from .model.encoder import GridEncoder, build_encoder
+from .model.geometry import GridGeometry, encoder_geometry
+from .model.specs import encoder_spec
 from .model.ensemble import DecoderEnsemble
 from .pretrained import load_pretrained, save_pretrained
 from .utils.runtime import eval_mode, resolve_device
@@ -36,10 +38,11 @@ class AttentionResult:
     decoded: Decoded  # words, alphas (T, L), betas (T,)
     grid_size: int
     crop_box: tuple[float, float, float, float]  # the region of the photo the encoder saw
+    geometry: Optional[GridGeometry] = None  # where the cells lie on that region (None: they tile it)
 
 
 class Captioner:
-    def __init__(self, encoder: VGG16Encoder, decoder: Union[AttentionDecoder, DecoderEnsemble], vocab: Vocabulary,
+    def __init__(self, encoder: GridEncoder, decoder: Union[AttentionDecoder, DecoderEnsemble], vocab: Vocabulary,
                  cfg: Config, device: Optional[Union[str, torch.device]] = None,
                  member_configs: Optional[Sequence[ModelConfig]] = None, names: Sequence[str] = ()):
         """``decoder``: one decoder, or an ensemble (``member_configs``: each member's settings)."""
@@ -50,7 +53,8 @@ class Captioner:
         self.cfg = cfg
         self.member_configs = list(member_configs or [cfg.model])
         self.names = list(names or [cfg.name])
-        self.transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+        self.transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode, cfg.encoder.name)
+        self.geometry = encoder_geometry(cfg.encoder)  # where the grid's cells lie on the encoder's input
 
     @property
     def members(self) -> list[AttentionDecoder]:
@@ -93,7 +97,8 @@ class Captioner:
         weights = model.cfg.encoder.weights
         if weights not in ("imagenet", "none") and not Path(weights).is_file():
             raise FileNotFoundError(
-                f"{model.folder}: this model was trained on the VGG16 weights {weights!r} (sha256 in model.json), "
+                f"{model.folder}: this model was trained on the {encoder_spec(model.cfg.encoder.name).title} weights "
+                f"{weights!r} (sha256 in model.json), "
                 "which the folder does not hold: pass encoder_weights=/path/to/that/file (--encoder-weights), "
                 "or export the model with --with-encoder-weights")
         decoder = model.decoders[0] if len(model.decoders) == 1 else DecoderEnsemble(model.decoders)
@@ -147,5 +152,5 @@ class Captioner:
         batch = [images] if isinstance(images, (str, Path, Image.Image)) else list(images)
         pil = [load_image(im) for im in batch]
         return [AttentionResult(im, " ".join(d.words), d, self.cfg.encoder.grid_size,
-                                self.transform.crop_box(*im.size))
+                                self.transform.crop_box(*im.size), self.geometry)
                 for im, d in zip(pil, self.decode(pil, beam_size))]

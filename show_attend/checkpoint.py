@@ -25,7 +25,8 @@ import torch
 from .config import REUSE_MAY_CHANGE, Config, config_from_dict, refuse_changes, weights_label
 from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder, build_decoder
-from .model.encoder import VGG16Encoder, build_encoder
+from .model.encoder import GridEncoder, build_encoder
+from .model.specs import feature_dim
 from .model.ensemble import DecoderEnsemble
 from .utils.files import atomic_write
 from .utils.runtime import resolve_device
@@ -101,7 +102,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def load_weights(payload: dict[str, Any], decoder: torch.nn.Module,
-                 encoder: Optional[VGG16Encoder] = None) -> None:
+                 encoder: Optional[GridEncoder] = None) -> None:
     """Copy a checkpoint's weights into built modules: the decoder, and the fine-tuned block 5
     of the encoder when the checkpoint has one and an encoder is given."""
     decoder.load_state_dict(payload["decoder"])
@@ -125,7 +126,7 @@ class Restored:
         """Whether the checkpoint carries its own block 5 (then cached features do not apply)."""
         return bool(self.payload.get("encoder_block5"))
 
-    def build_encoder(self, allow_random_fallback: Optional[bool] = None) -> VGG16Encoder:
+    def build_encoder(self, allow_random_fallback: Optional[bool] = None) -> GridEncoder:
         """The encoder of the checkpoint's config, with its fine-tuned block 5, on ``device``, eval mode."""
         encoder = build_encoder(self.cfg.encoder, allow_random_fallback=allow_random_fallback)
         if self.fine_tuned_encoder:
@@ -153,7 +154,7 @@ def _rebuild(path: Path, payload: dict[str, Any], device: Optional[str | torch.d
     if encoder_weights is not None:
         cfg.encoder.weights = encoder_weights
     vocab = Vocabulary.from_dict(payload["vocab"])
-    decoder = build_decoder(cfg.model, len(vocab), cfg.encoder.grid_size)
+    decoder = build_decoder(cfg.model, len(vocab), cfg.encoder.grid_size, feature_dim(cfg.encoder))
     load_weights(payload, decoder)
     device = resolve_device(cfg.device) if device is None else resolve_device(str(device))
     return Restored(path, payload, cfg, vocab, decoder.to(device).eval(), device)

@@ -23,6 +23,8 @@ import torch
 from .config import Config, config_from_dict, weights_label
 from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder, build_decoder
+from .model.specs import describe, encoder_spec, feature_dim
+from .model.weights import weights_file_name
 from .utils.files import atomic_write, atomic_write_json, atomic_write_text
 from .version import __version__
 
@@ -64,9 +66,9 @@ def save_pretrained(folder: str | Path, decoders: Sequence[AttentionDecoder], mo
         if not Path(weights).is_file():
             raise ValueError(f"with_encoder_weights needs the weights as a file; encoder.weights is {weights!r} "
                              "(pass encoder_weights=/path/to/vgg16.pth)")
-        from .model.encoder import load_vgg16_features_state
+        from .model.weights import native_state
 
-        _save_tensors(folder / ENCODER_FILE, {f"features.{k}": v for k, v in load_vgg16_features_state(weights).items()})
+        _save_tensors(folder / ENCODER_FILE, native_state(encoder_spec(cfg.encoder.name), weights))
         encoder["weights_file"] = ENCODER_FILE
     info = {"format": FORMAT, "show_attend": __version__, "name": cfg.name, "members": members,
             "ensemble": "members' word probabilities averaged at every step; the attention shown is the "
@@ -126,7 +128,8 @@ def load_pretrained(name_or_folder: str | Path, encoder_weights: Optional[str] =
     if encoder_weights is not None:
         given = file_sha256(encoder_weights) if sha and Path(encoder_weights).is_file() else sha
         if given != sha:
-            raise ValueError(f"{encoder_weights}: not the VGG16 weights this model was trained on (sha256 "
+            raise ValueError(f"{encoder_weights}: not the {encoder_spec(enc['name']).title} weights this model "
+                             "was trained on (sha256 "
                              f"{given[:12]}..., the model's {sha[:12]}...)")
         enc["weights"] = str(encoder_weights)
     elif weights_file:
@@ -136,7 +139,7 @@ def load_pretrained(name_or_folder: str | Path, encoder_weights: Optional[str] =
     decoders, configs = [], []
     for member in info["members"]:
         configs.append(config_from_dict({"model": member["model"]}).model)
-        decoder = build_decoder(configs[-1], len(vocab), cfg.encoder.grid_size)
+        decoder = build_decoder(configs[-1], len(vocab), cfg.encoder.grid_size, feature_dim(cfg.encoder))
         decoder.load_state_dict(load_file(str(folder / member["weights"])))
         decoders.append(decoder.eval())
     return Pretrained(folder, info, cfg, vocab, decoders, configs)
@@ -150,7 +153,7 @@ def model_card(cfg: Config, names: Sequence[str], metrics: dict[str, dict], comm
     kind = f"an ensemble of {len(names)} models ({', '.join(names)})" if len(names) > 1 else f"the run {names[0]}"
     lines = [f"# {cfg.name}: image captioning with soft attention (show-attend {__version__})", "",
              f"This folder holds {kind}: an LSTM decoder with the soft attention of Xu et al. (2015) over "
-             f"the {cfg.encoder.grid_size}x{cfg.encoder.grid_size}x512 block5_conv3 grid of VGG16 "
+             f"the {describe(cfg.encoder)} "
              f"({cfg.encoder.image_size} px input, {cfg.encoder.resize_mode}).", "",
              "## Use", "", "```python", "from show_attend import Captioner",
              "captioner = Captioner.from_pretrained(\"path/to/this/folder\")",
@@ -159,7 +162,7 @@ def model_card(cfg: Config, names: Sequence[str], metrics: dict[str, dict], comm
              "## Data", "", f"Trained on `{cfg.data.source}` data (`{Path(cfg.data.root).name}`), the train "
              f"split, vocabulary of words seen at least {cfg.data.min_word_count} times.", ""]
     if not with_encoder_weights:
-        lines += [f"The VGG16 weights are not in the folder: pass the file the model was trained on "
+        lines += [f"The {encoder_spec(cfg.encoder.name).title} weights are not in the folder: pass the file the model was trained on "
                   f"(`{weights_label(cfg.encoder.weights)}`, sha256 in model.json) as `encoder_weights=`, or "
                   "use `imagenet` where torchvision's weights can be downloaded.", ""]
     lines += ["## Metrics of the run (pycocoevalcap, scores x100)", ""]
@@ -183,18 +186,19 @@ def export_checkpoints(checkpoints: Sequence[str | Path], out: str | Path, *, wi
     from .checkpoint import restore, restore_ensemble
 
     first = restore(checkpoints[0])
-    recorded = first.cfg.encoder.weights
+    recorded, spec = first.cfg.encoder.weights, encoder_spec(first.cfg.encoder.name)
     if recorded == "none":
-        raise ValueError(f"{checkpoints[0]}: trained on random VGG16 features (encoder.weights none, e.g. the "
+        raise ValueError(f"{checkpoints[0]}: trained on random {spec.title} features (encoder.weights none, e.g. the "
                          "offline fallback), which no other machine can rebuild; train with a weights file "
                          "(--set encoder.weights=/path/to/vgg16.pth) to export")
     if encoder_weights is not None and recorded != "imagenet" and weights_label(encoder_weights) != weights_label(recorded):
         raise ValueError(f"--encoder-weights {encoder_weights}: the run was trained on {weights_label(recorded)!r}")
     if encoder_weights is None and recorded == "imagenet" and with_encoder_weights:
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / "vgg16-397923af.pth"  # torchvision's download
+        file = weights_file_name(spec)
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / file  # torchvision's download
         if not cached.is_file():
-            raise ValueError("the run used torchvision's ImageNet weights, which are not in the torch hub cache: "
-                             "pass them with --encoder-weights /path/to/vgg16-397923af.pth")
+            raise ValueError(f"the run used {spec.library}'s ImageNet weights, which are not in the torch hub cache: "
+                             f"pass them with --encoder-weights /path/to/{file}")
         encoder_weights = str(cached)
     if encoder_weights is not None:
         first.cfg.encoder.weights = encoder_weights  # what restore(..., encoder_weights=) sets

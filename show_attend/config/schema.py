@@ -40,18 +40,24 @@ class DataConfig:
 
 @dataclass
 class EncoderConfig:
-    name: Literal["vgg16"] = "vgg16"
-    # "imagenet" (torchvision's VGG16_Weights.IMAGENET1K_V1), "none" (random), or a state_dict path.
+    # The CNN (model/specs.py): torchvision's VGG16 (block5_conv3, D 512), VGG19 (block5_conv4, 512),
+    # ResNet-50/101/152 (layer4, 2048, or layer3, 1024: the deepest map at least as fine as the grid),
+    # or timm's Xception (its last map, 2048; needs pip install "show-attend[timm]").
+    name: Literal["vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "xception"] = "vgg16"
+    # "imagenet" (torchvision's <Name>_Weights.IMAGENET1K_V1, timm's legacy_xception.tf_in1k), "none"
+    # (random), or a state_dict path (.pth or .safetensors, as torchvision / timm save it).
     weights: str = "imagenet"
     # Offline and "imagenet" asked for: stop (False) or fall back to random init with a warning.
     allow_random_fallback: bool = False
-    grid_size: Literal[7, 14] = 7  # 7 -> 7x7x512 (VGG's pool5 at 224 px); 14 -> the paper's 14x14x512
+    # VGG16: 7 -> 7x7x512 (VGG's pool5 at 224 px); 14 -> the paper's 14x14x512. ResNets at 224 px:
+    # 7 -> 7x7x2048 layer4, 14 -> 14x14x1024 layer3. Xception: 7x7 at 224 px, 10x10 pooled to 7 at 299.
+    grid_size: Literal[7, 14] = 7
     image_size: int = 224
     resize_mode: Literal["squash", "center_crop"] = "squash"  # squash: resize to image_size^2; center_crop: resize short side, crop
-    # How block5_conv3 (S/16 x S/16) is reduced to the grid when it is finer: max (VGG's own pool5) or
-    # avg (each cell the mean of the cells it covers; not in the paper, see encoder.py).
+    # How the tapped map (VGG16: block5_conv3, S/16 x S/16) is reduced to the grid when it is finer: max
+    # (VGG's own pool5) or avg (each cell the mean of the cells it covers; not in the paper, see encoder.py).
     pool: Literal["max", "avg"] = "max"
-    fine_tune_last_block: bool = False
+    fine_tune_last_block: bool = False  # unfreeze the last block (VGG: block 5; ResNet: the tapped stage; Xception: exit flow)
     batch_size: int = 32  # feature extraction batch size
     # Extraction arithmetic. bf16: autocast (2x the images/s on a CPU with avx512_bf16, more with AMX or
     # on a GPU; features within 0.7% relative L2 of fp32). channels_last: the NHWC layout (+50% in fp32

@@ -1,9 +1,11 @@
 """The feature cache: the encoder runs once per split; training reads float16 memory-mapped arrays.
 
-    <cache_dir>/features/<key>/<split>.npy    float16 array (N, L, 512), read with mmap (never loaded whole)
+    <cache_dir>/features/<key>/<split>.npy    float16 array (N, L, D), read with mmap (never loaded whole)
     <cache_dir>/features/<key>/<split>.json   index: image ids (row order), encoder, weights, grid, size
 
-At the 7x7 grid a row is 49 x 512 x 2 bytes = 50,176 bytes per image; at 14x14, 200,704 bytes.
+D is the encoder's (512 for VGG, 2048 for a ResNet's layer4 or Xception, 1024 for layer3). With VGG16
+at the 7x7 grid a row is 49 x 512 x 2 bytes = 50,176 bytes per image; at 14x14, 200,704 bytes.
+The key names the encoder (and, beyond VGG16, the map it taps), so two encoders never share a cache.
 The arrays are opened lazily in each process, so DataLoader workers (num_workers > 0) can use them.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..config import check_choice
 from ..model.geometry import pools_block5
+from ..model.specs import encoder_spec, feature_dim, resolve_tap
 from ..utils.files import atomic_write, atomic_write_json, remove_stale_temporaries
 from ..utils.runtime import eval_mode
 from .images import ImageError
@@ -66,10 +69,14 @@ def images_fingerprint(paths: Sequence[Path]) -> str:
 
 
 def cache_key(encoder_cfg) -> str:
-    pooled = pools_block5(encoder_cfg.grid_size, encoder_cfg.image_size)
+    """``vgg16_imagenet_g7_s224_squash`` (VGG16: the keys of old caches), ``resnet50-layer4_none_g7_s224_squash``."""
+    pooled = pools_block5(encoder_cfg.grid_size, encoder_cfg.image_size, encoder_cfg.name)
     tag = f"_{encoder_cfg.pool}pool" if encoder_cfg.pool != "max" and pooled else ""  # max: the keys of old caches
     arithmetic = ("_bf16" if encoder_cfg.precision == "bf16" else "") + ("_cl" if encoder_cfg.channels_last else "")
-    return (f"{encoder_cfg.name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
+    name = encoder_cfg.name
+    if name != "vgg16":
+        name += "-" + resolve_tap(name, encoder_cfg.grid_size, encoder_cfg.image_size).label
+    return (f"{name}_{weights_tag(encoder_cfg.weights)}_g{encoder_cfg.grid_size}"
             f"_s{encoder_cfg.image_size}_{encoder_cfg.resize_mode}{tag}{arithmetic}")
 
 
@@ -140,7 +147,7 @@ def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], imag
     if dist is not None and dist.enabled:
         return _extract_shared(encoder, image_paths, image_ids, out_path, transform, meta, batch_size, num_workers,
                                device, progress, desc, precision, channels_last, dist)
-    grid = encoder.grid_size
+    grid, dim = encoder.grid_size, getattr(encoder, "feature_dim", 512)
     loader = DataLoader(_ImageFiles(image_paths, transform), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers)
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -162,7 +169,7 @@ def extract_features(encoder: torch.nn.Module, image_paths: Sequence[Path], imag
                 yield encoder(images.to(device, memory_format=layout)).float().cpu().numpy().astype(np.float16)
 
     index = dict(meta, image_ids=list(image_ids), unreadable=unreadable)  # filled while the rows are written
-    return _write_cache(out_path, len(image_paths), grid, index, rows())
+    return _write_cache(out_path, len(image_paths), grid, index, rows(), dim)
 
 
 def _extract_shared(encoder, image_paths, image_ids, out_path: Path, transform, meta, batch_size, num_workers, device,
@@ -182,7 +189,7 @@ def _extract_shared(encoder, image_paths, image_ids, out_path: Path, transform, 
                 yield np.asarray(parts[i % dist.world].array[i // dist.world])[None]
 
         _write_cache(out_path, len(image_ids), encoder.grid_size,
-                     dict(meta, image_ids=list(image_ids), unreadable=unreadable), blocks())
+                     dict(meta, image_ids=list(image_ids), unreadable=unreadable), blocks(), parts[0].array.shape[2])
         for p in parts:
             p.path.unlink()
             p.path.with_suffix(".json").unlink()
@@ -190,12 +197,12 @@ def _extract_shared(encoder, image_paths, image_ids, out_path: Path, transform, 
     return FeatureStore(out_path)
 
 
-def _write_cache(out_path: Path, n: int, grid: int, index: dict[str, Any], blocks: Iterable[np.ndarray]
-                 ) -> FeatureStore:
-    """Write ``blocks`` of rows (b, grid*grid, 512) into ``out_path`` and its .json index, atomically
+def _write_cache(out_path: Path, n: int, grid: int, index: dict[str, Any], blocks: Iterable[np.ndarray],
+                 dim: int = 512) -> FeatureStore:
+    """Write ``blocks`` of rows (b, grid*grid, dim) into ``out_path`` and its .json index, atomically
     (temporary names, renamed at the end: an interrupted run leaves no half cache)."""
     def fill(tmp: Path) -> None:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, grid * grid, 512))
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, grid * grid, dim))
         row = 0
         for block in blocks:
             array[row: row + len(block)] = block
@@ -204,8 +211,8 @@ def _write_cache(out_path: Path, n: int, grid: int, index: dict[str, Any], block
         del array
 
     atomic_write(out_path, fill)
-    atomic_write_json(out_path.with_suffix(".json"), dict(index, shape=[n, grid * grid, 512], dtype="float16",
-                                                          bytes_per_image=grid * grid * 512 * 2), indent=None)
+    atomic_write_json(out_path.with_suffix(".json"), dict(index, shape=[n, grid * grid, dim], dtype="float16",
+                                                          bytes_per_image=grid * grid * dim * 2), indent=None)
     return FeatureStore(out_path)
 
 
@@ -218,8 +225,8 @@ def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, me
                   mode: str = "max") -> FeatureStore:
     """Write a ``grid_size`` cache by max- (or avg-) pooling a finer cached grid (no CNN run).
 
-    A 7x7 cache from a 14x14 one is the same array the encoder would give (its 7x7 grid is a 2x2 max
-    pool of the 14x14 block5_conv3 map, and max-pooling commutes with float16 rounding), in seconds.
+    A 7x7 cache from a 14x14 one of the same tapped map is the same array the encoder would give (its
+    7x7 grid is a 2x2 max pool of the 14x14 block5_conv3 map, and max-pooling commutes with float16 rounding), in seconds.
     With ``mode="avg"`` it is the mean of the float16 cells, computed in float32: equal to the
     encoder's average within float16 rounding.
     """
@@ -228,32 +235,34 @@ def pool_features(source: FeatureStore, out_path: str | Path, grid_size: int, me
     if fine % grid_size:
         raise ValueError(f"cannot pool a {fine}x{fine} grid to {grid_size}x{grid_size}")
     k = fine // grid_size
-    n = len(source)
+    n, dim = len(source), source.array.shape[2]
 
     def blocks():
         for start in tqdm(range(0, n, chunk), desc=desc, unit="chunk", disable=not progress):
-            block = np.asarray(source.array[start: start + chunk])  # (b, fine*fine, 512)
+            block = np.asarray(source.array[start: start + chunk])  # (b, fine*fine, D)
             b = len(block)
-            # (b, g, k, g, k, 512): cell (r, c) of the coarse grid covers rows r*k.., cols c*k.. of the fine one
-            block = block.reshape(b, grid_size, k, grid_size, k, 512)
+            # (b, g, k, g, k, D): cell (r, c) of the coarse grid covers rows r*k.., cols c*k.. of the fine one
+            block = block.reshape(b, grid_size, k, grid_size, k, dim)
             if mode == "max":
-                block = block.max(axis=(2, 4))  # (b, g, g, 512)
+                block = block.max(axis=(2, 4))  # (b, g, g, D)
             else:
-                block = block.astype(np.float32).mean(axis=(2, 4))  # (b, g, g, 512)
-            yield block.reshape(b, grid_size * grid_size, 512)
+                block = block.astype(np.float32).mean(axis=(2, 4))  # (b, g, g, D)
+            yield block.reshape(b, grid_size * grid_size, dim)
 
     index = dict(source.index, **meta, pool=mode, pooled_from=str(source.path))
-    return _write_cache(Path(out_path), n, grid_size, index, blocks())
+    return _write_cache(Path(out_path), n, grid_size, index, blocks(), dim)
 
 
 def _finer_cache(cache_dir: str | Path, encoder_cfg, split: str, ids: list[str], fingerprint: str
                  ) -> Optional[FeatureStore]:
-    """A valid cache of the same images, encoder and input size at a grid that pools to ours."""
-    if encoder_cfg.image_size % 16:
+    """A valid cache of the same images, encoder, tapped map and input size at a grid that pools to ours."""
+    spec = encoder_spec(encoder_cfg.name)
+    tap = resolve_tap(spec.name, encoder_cfg.grid_size, encoder_cfg.image_size)
+    if encoder_cfg.image_size % tap.stride:
         return None
-    native = encoder_cfg.image_size // 16  # block5_conv3 map size: the finest grid there is
+    native = spec.map_size(tap, encoder_cfg.image_size)  # the tapped map's size: the finest grid there is
     for fine in range(native, encoder_cfg.grid_size, -1):
-        if fine % encoder_cfg.grid_size:
+        if fine % encoder_cfg.grid_size or resolve_tap(spec.name, fine, encoder_cfg.image_size) != tap:
             continue
         path = feature_path(cache_dir, dataclasses.replace(encoder_cfg, grid_size=fine), split)
         if path.is_file() and path.with_suffix(".json").is_file():
@@ -287,18 +296,18 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
             return store
     fingerprint = fingerprint or images_fingerprint(paths)
     finer = _finer_cache(dataset.root, encoder_cfg, split, ids, fingerprint)
-    if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running VGG16 again
+    if finer is not None:  # e.g. 7x7 from a 14x14 cache: pool it instead of running the CNN again
         return pool_features(finer, path, encoder_cfg.grid_size, {"grid_size": encoder_cfg.grid_size},
                              progress=progress, desc=f"{split} features (pooled)", mode=encoder_cfg.pool)
     if encoder is None:
         encoder = build_encoder(encoder_cfg)
-    meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights,
+    meta = {"encoder": encoder_cfg.name, "weights": encoder_cfg.weights, "feature_dim": feature_dim(encoder_cfg),
             "weights_loaded": getattr(encoder, "weights_label", encoder_cfg.weights),
             "grid_size": encoder_cfg.grid_size, "image_size": encoder_cfg.image_size,
             "resize_mode": encoder_cfg.resize_mode, "pool": encoder_cfg.pool, "split": split,
             "precision": encoder_cfg.precision, "channels_last": encoder_cfg.channels_last,
             "images_fingerprint": fingerprint, "images_stamps": stamps}
-    transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode)
+    transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode, encoder_cfg.name)
     return extract_features(encoder, paths, ids, path,
                             transform, meta, encoder_cfg.batch_size, num_workers, device, progress,
                             desc=f"{split} features", precision=encoder_cfg.precision,

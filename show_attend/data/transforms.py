@@ -25,7 +25,7 @@ def load_image(image: ImageLike) -> Image.Image:
 
 @dataclass(frozen=True)
 class ImageTransform:
-    """PIL image -> normalised tensor (3, S, S), S = ``image_size``.
+    """PIL image -> normalised tensor (3, S, S), S = ``image_size``, normalised as ``encoder``'s weights want.
 
     ``squash``: resize the whole photo to S x S (aspect ratio not kept; Keras' ``load_img``).
     ``center_crop``: resize the short side to S, then crop the central S x S square.
@@ -33,9 +33,11 @@ class ImageTransform:
 
     image_size: int = 224
     resize_mode: str = "squash"
+    encoder: str = "vgg16"  # whose ImageNet weights set the normalisation (mean, std)
 
     def __post_init__(self) -> None:
         check_choice("encoder.resize_mode", self.resize_mode)
+        object.__setattr__(self, "_normalization", imagenet_normalization(self.encoder))  # read once
 
     def crop_box(self, width: int, height: int) -> tuple[float, float, float, float]:
         """The region (x0, y0, x1, y1), in original pixels, that ends up in the S x S input."""
@@ -57,5 +59,5 @@ class ImageTransform:
         pil = self.to_pil(image)
         x = torch.frombuffer(bytearray(pil.tobytes()), dtype=torch.uint8)
         x = x.view(pil.size[1], pil.size[0], 3).permute(2, 0, 1).float().div_(255.0)  # (3, S, S)
-        mean, std = imagenet_normalization()  # the weights' own preprocessing
+        mean, std = self._normalization  # the weights' own preprocessing
         return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)

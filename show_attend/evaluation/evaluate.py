@@ -129,7 +129,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
         store = ensure_features(dataset, cfg.encoder, split, dev, cfg.data.num_workers, progress)
     else:
         encoder = model.build_encoder()
-        transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+        transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode, cfg.encoder.name)
     images = ImageDataset(dataset, split, store, transform, max_images)
     loader = DataLoader(images, batch_size=batch_size, num_workers=cfg.data.num_workers,
                         collate_fn=collate_images)

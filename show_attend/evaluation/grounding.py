@@ -38,7 +38,11 @@ Scores per grounded word, averaged (``grounding_score``):
   cells, (dx to the right, dy down); averaged over the words, a systematic displacement of the
   peaks shows up here (``mean_peak_offset``).
 
-The encoder sees the whole (square) image, so the grid spans the full image.
+The encoder sees the whole (square) image, so the grid spans the full image. Where its cells lie
+comes from the encoder (``geometry``, ``model.geometry.encoder_geometry``): VGG's tile the image
+(the formulas above); a ResNet's or Xception's sit on their receptive fields' centres, and then
+"the centre of cell c" is that centre, a cell's extent reaches halfway to its neighbours' centres
+(the image border at the ends), and offsets are measured in those cells.
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from ..data.scenes import object_word_kind, size_of_word
-from ..model.geometry import as_grids, upsample_attention
+from ..model.geometry import GridGeometry, as_grids, encoder_geometry, upsample_attention
 
 SCORED_KINDS = ("color", "shape")
 
@@ -133,10 +137,14 @@ def _in_box(x: np.ndarray, y: np.ndarray, box: Sequence[float]) -> np.ndarray:
     return (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
 
 
-def _cells_overlapping(box: Sequence[float], g: int, w: int, h: int) -> np.ndarray:
+def _cells_overlapping(box: Sequence[float], g: int, w: int, h: int,
+                       geometry: Optional[GridGeometry] = None) -> np.ndarray:
     """(g, g) bool: the cells (row, column) that share a positive area with the box."""
     x0, y0, x1, y1 = box
-    edges_x, edges_y = np.arange(g + 1) * w / g, np.arange(g + 1) * h / g
+    if geometry is None or geometry.uniform:
+        edges_x, edges_y = np.arange(g + 1) * w / g, np.arange(g + 1) * h / g
+    else:
+        edges_x, edges_y = geometry.edges() * w, geometry.edges() * h
     cols = (edges_x[:-1] < x1) & (edges_x[1:] > x0)
     rows = (edges_y[:-1] < y1) & (edges_y[1:] > y0)
     return rows[:, None] & cols[None, :]
@@ -151,10 +159,12 @@ def _gap_in_cells(px: float, py: float, box: Sequence[float], cw: float, ch: flo
 
 def score_sample(tokens: Sequence[str], alphas: Any, objects: Sequence[Mapping[str, Any]],
                  grid_size: int, image_size: Union[int, Sequence[int]],
-                 kinds: Sequence[str] = SCORED_KINDS) -> tuple[list[WordScore], list[int]]:
+                 kinds: Sequence[str] = SCORED_KINDS, geometry: Optional[GridGeometry] = None
+                 ) -> tuple[list[WordScore], list[int]]:
     """Score one caption. Returns (scores of the grounded words, indices of unmatched words).
 
     ``alphas``: (T, g*g) or (T, g, g), T >= len(tokens) (an extra ``<end>`` step is ignored).
+    ``geometry``: where the encoder's cells lie; None: they tile the image (VGG).
     """
     grids = as_grids(alphas)
     g = int(grid_size)
@@ -163,11 +173,17 @@ def score_sample(tokens: Sequence[str], alphas: Any, objects: Sequence[Mapping[s
     if grids.shape[0] < len(tokens):
         raise ValueError(f"{len(tokens)} tokens but only {grids.shape[0]} attention steps")
     w, h = _size_wh(image_size)
-    centres = (np.arange(g) + 0.5)
-    cx, cy = np.meshgrid(centres * w / g, centres * h / g)  # (g, g): x per column, y per row
+    tiles = geometry is None or geometry.uniform
+    if tiles:
+        centres = (np.arange(g) + 0.5)
+        cols, rows = centres * w / g, centres * h / g
+    else:
+        geometry.check(g)
+        cols, rows = np.asarray(geometry.centres) * w, np.asarray(geometry.centres) * h
+    cx, cy = np.meshgrid(cols, rows)  # (g, g): x per column, y per row
     boxes = [tuple(float(v) for v in obj["box"]) for obj in objects]
     cells_in = [_in_box(cx, cy, b) for b in boxes]
-    cells_touch = [_cells_overlapping(b, g, w, h) for b in boxes]
+    cells_touch = [_cells_overlapping(b, g, w, h, geometry) for b in boxes]
     cw, ch = w / g, h / g
     area_share = [(_pixel_range(b[0], b[2], w).stop - _pixel_range(b[0], b[2], w).start)
                   * (_pixel_range(b[1], b[3], h).stop - _pixel_range(b[1], b[3], h).start) / (w * h)
@@ -186,9 +202,9 @@ def score_sample(tokens: Sequence[str], alphas: Any, objects: Sequence[Mapping[s
             continue
         a = grids[t]
         r, c = np.unravel_index(int(np.argmax(a)), a.shape)
-        px, py = (c + 0.5) * w / g, (r + 0.5) * h / g
+        px, py = ((c + 0.5) * w / g, (r + 0.5) * h / g) if tiles else (cols[c], rows[r])
         hit = any(_in_box(np.float64(px), np.float64(py), boxes[k]) for k in cands)
-        up = upsample_attention(a, w, h, mode="bilinear")
+        up = upsample_attention(a, w, h, mode="bilinear", geometry=geometry)
         total = float(up.sum())
         masses = []
         for k in cands:
@@ -201,7 +217,11 @@ def score_sample(tokens: Sequence[str], alphas: Any, objects: Sequence[Mapping[s
             union |= cells_in[k]
             touch |= cells_touch[k]
         nearest = boxes[min(cands, key=lambda k: _gap_in_cells(px, py, boxes[k], cw, ch))]
-        offset = ((px - (nearest[0] + nearest[2]) / 2) / cw, (py - (nearest[1] + nearest[3]) / 2) / ch)
+        if tiles:
+            offset = ((px - (nearest[0] + nearest[2]) / 2) / cw, (py - (nearest[1] + nearest[3]) / 2) / ch)
+        else:  # in the encoder's cells: the peak cell's index minus the box centre's position in cells
+            bx, by = geometry.cells(np.array([(nearest[0] + nearest[2]) / 2 / w, (nearest[1] + nearest[3]) / 2 / h]))
+            offset = (c - float(bx), r - float(by))
         scores.append(WordScore(t, tokens[t], kind, tuple(cands), bool(hit), max(masses),
                                 float(union.mean()), max(area_share[k] for k in cands),
                                 bool(touch[r, c]), float(touch.mean()), (float(offset[0]), float(offset[1]))))
@@ -237,7 +257,7 @@ def _unpack(sample: Any) -> tuple[Sequence[str], Any, Sequence[Mapping[str, Any]
 
 
 def grounding_score(samples: Sequence[Any], grid_size: int, image_size: Union[int, Sequence[int]],
-                    kinds: Sequence[str] = SCORED_KINDS) -> dict[str, Any]:
+                    kinds: Sequence[str] = SCORED_KINDS, geometry: Optional[GridGeometry] = None) -> dict[str, Any]:
     """Grounding of the generated colour and shape words over a set of captions.
 
     Args:
@@ -247,6 +267,7 @@ def grounding_score(samples: Sequence[Any], grid_size: int, image_size: Union[in
         grid_size: g (7 or 14).
         image_size: the (square) image side in pixels, or (width, height).
         kinds: which object words to score (``("color", "shape")``; add ``"size"`` if wanted).
+        geometry: where the encoder's cells lie (``model.geometry.encoder_geometry``); None: they tile the image.
 
     Returns:
         ``hit_rate``, ``mass_in_box``, ``uniform_hit_rate``, ``uniform_mass``, ``hit_rate_ratio``
@@ -261,7 +282,7 @@ def grounding_score(samples: Sequence[Any], grid_size: int, image_size: Union[in
     for sample in samples:
         tokens, alphas, objects = _unpack(sample)
         tokens = [str(t) for t in tokens]
-        scores, unmatched = score_sample(tokens, alphas, objects, grid_size, image_size, kinds)
+        scores, unmatched = score_sample(tokens, alphas, objects, grid_size, image_size, kinds, geometry)
         all_scores += scores
         unmatched_kinds += [object_word_kind(tokens[i]) or "" for i in unmatched]
     out = _summary(all_scores, len(unmatched_kinds))
@@ -281,4 +302,5 @@ def dataset_grounding(dataset, split: str, decoded: dict[str, Any], cfg) -> dict
         return {}
     samples = [(d.words, d.alphas.numpy(), images[i].extra["objects"]) for i, d in decoded.items()]
     size = next(iter(images.values())).extra.get("width", cfg.data.synthetic.image_size)
-    return grounding_score(samples, grid_size=cfg.encoder.grid_size, image_size=size)
+    return grounding_score(samples, grid_size=cfg.encoder.grid_size, image_size=size,
+                           geometry=encoder_geometry(cfg.encoder))

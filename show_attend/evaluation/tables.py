@@ -108,7 +108,7 @@ def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
             raise ValueError(f"{r['source']} has no grounding score (evaluate on the synthetic shapes data)")
         model = s.get("model", {})
         texture = _run_config(r["source"]).get("data", {}).get("synthetic", {}).get("texture", "flat")
-        pooled = pools_block5(r["grid"], s.get("image_size") or 0)  # else block5_conv3 is the grid itself
+        pooled = pools_block5(r["grid"], s.get("image_size") or 0, s.get("encoder", "vgg16"))  # else the map is the grid
         cells = [r["label"], texture, f"{s.get('image_size')} px", f"{r['grid']}x{r['grid']}",
                  s.get("pool", "max") if pooled else "-",
                  model.get("annotation_norm", "none"), "yes" if model.get("attention_location") else "no",

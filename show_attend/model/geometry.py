@@ -5,15 +5,24 @@ The attention of step t is a distribution over the g x g cells of the encoder's 
 lands on an object (``show_attend.evaluation.grounding``) both need the same geometry: cell
 centres on cell centres (``align_corners=False``), a grid that spans the region the encoder saw.
 
+Where the cells lie comes from the encoder (:class:`GridGeometry`, from ``model.specs``): VGG's
+cells tile the input (cell c centred at (c + 0.5) / g of the side, the layout every function here
+assumes when no geometry is given); a ResNet's or Xception's are shifted by their stems, and a grid
+pooled from a map whose side it does not divide has unequal cells. Positions are then mapped to cell
+units piecewise-linearly through the cells' real centres.
+
 All upsampling is separable: an (n_out, g) weight matrix per axis, ``out = Wy @ alpha @ Wx.T``.
 Numpy only.
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import numpy as np
+
+from .specs import encoder_spec, resolve_tap
 
 UPSAMPLE_MODES = ("bilinear", "gaussian", "nearest")
 VGG16_STRIDE = 16  # block5_conv3 of an S x S input is S/16 x S/16
@@ -93,7 +102,7 @@ def cell_coords(n: int, g: int) -> np.ndarray:
 
 
 def upsample_attention(alpha_grid: Any, out_w: int, out_h: int, mode: str = "bilinear",
-                       sigma: float = DEFAULT_SIGMA) -> np.ndarray:
+                       sigma: float = DEFAULT_SIGMA, geometry: Optional["GridGeometry"] = None) -> np.ndarray:
     """Upsample one attention map from its own grid (g x g) to (out_h, out_w).
 
     Args:
@@ -102,6 +111,7 @@ def upsample_attention(alpha_grid: Any, out_w: int, out_h: int, mode: str = "bil
         mode: ``bilinear`` (align_corners=False, edges replicated), ``gaussian`` (a Gaussian of
             std ``sigma`` cells per cell centre, normalised per pixel) or ``nearest`` (blocks).
         sigma: gaussian mode only, in grid cells (independent of g and of the output size).
+        geometry: where the encoder's cells lie (:func:`grid_geometry`); None: cells tiling the input.
 
     Returns:
         (out_h, out_w) float array. The value at the centre of cell (i, j) equals alpha[i, j] for
@@ -111,11 +121,89 @@ def upsample_attention(alpha_grid: Any, out_w: int, out_h: int, mode: str = "bil
     if out_w <= 0 or out_h <= 0:
         raise ValueError(f"output size must be positive, got {out_w}x{out_h}")
     g = a.shape[0]
-    wy = axis_weights(cell_coords(int(out_h), g), g, mode, sigma)
-    wx = axis_weights(cell_coords(int(out_w), g), g, mode, sigma)
+    if geometry is None or geometry.uniform:
+        uy, ux = cell_coords(int(out_h), g), cell_coords(int(out_w), g)
+    else:
+        geometry.check(g)
+        uy = geometry.cells((np.arange(int(out_h), dtype=np.float64) + 0.5) / int(out_h))
+        ux = geometry.cells((np.arange(int(out_w), dtype=np.float64) + 0.5) / int(out_w))
+    wy = axis_weights(uy, g, mode, sigma)
+    wx = axis_weights(ux, g, mode, sigma)
     return separable(wy, a, wx)
 
 
-def pools_block5(grid_size: int, image_size: int) -> bool:
-    """Whether the grid is a pool of a finer block5_conv3 map (S/16 x S/16), i.e. whether the pool mode matters."""
-    return grid_size < image_size // VGG16_STRIDE
+def pools_block5(grid_size: int, image_size: int, encoder: str = "vgg16") -> bool:
+    """Whether the grid is a pool of a finer map (VGG16: block5_conv3, S/16 x S/16; another encoder:
+    its tapped map), i.e. whether the pool mode matters."""
+    if encoder == "vgg16":
+        return grid_size < image_size // VGG16_STRIDE
+    spec = encoder_spec(encoder)
+    return grid_size < spec.map_size(resolve_tap(encoder, grid_size, image_size), image_size)
+
+
+# --------------------------------------------------------------------------- where the cells lie
+def adaptive_windows(n: int, g: int) -> list[tuple[int, int]]:
+    """The [lo, hi) map cells each of the g grid cells pools (torch's adaptive pooling windows)."""
+    return [((i * n) // g, -(-((i + 1) * n) // g)) for i in range(g)]
+
+
+@dataclass(frozen=True)
+class GridGeometry:
+    """Where the g cells of a grid lie along one axis (the same for both), as fractions of the side of
+    the encoder's input (0 = its left/top edge, 1 = its right/bottom edge)."""
+
+    centres: tuple[float, ...]  # cell c looks at a window centred here
+    uniform: bool  # the cells tile the input: centre c at (c + 0.5) / g (the layout assumed without a geometry)
+
+    @property
+    def g(self) -> int:
+        return len(self.centres)
+
+    def check(self, g: int) -> None:
+        if g != self.g:
+            raise ValueError(f"the attention maps are {g}x{g} but the encoder's grid is {self.g}x{self.g}")
+
+    def cells(self, f: np.ndarray) -> np.ndarray:
+        """Positions (fractions of the side) in cell units: centre c -> c, piecewise-linear between
+        centres, extrapolated beyond the outer ones with the outer spacing."""
+        f = np.asarray(f, dtype=np.float64)
+        c = np.asarray(self.centres)
+        if self.g == 1:
+            return np.zeros_like(f)
+        idx = np.arange(self.g, dtype=np.float64)
+        u = np.interp(f, c, idx)
+        lo, hi = f < c[0], f > c[-1]
+        u[lo] = (f[lo] - c[0]) / (c[1] - c[0])
+        u[hi] = self.g - 1 + (f[hi] - c[-1]) / (c[-1] - c[-2])
+        return u
+
+    def edges(self) -> np.ndarray:
+        """(g + 1,) cell boundaries in [0, 1]: the midpoints between centres (each point belongs to the
+        cell whose centre is nearest), 0 and 1 at the ends."""
+        if self.uniform:
+            return np.arange(self.g + 1, dtype=np.float64) / self.g
+        c = np.asarray(self.centres)
+        return np.concatenate([[0.0], (c[:-1] + c[1:]) / 2, [1.0]])
+
+
+def uniform_geometry(g: int) -> GridGeometry:
+    return GridGeometry(tuple((c + 0.5) / g for c in range(g)), True)
+
+
+def grid_geometry(encoder: str, grid_size: int, image_size: int) -> GridGeometry:
+    """The geometry of ``encoder``'s ``grid_size`` grid at ``image_size`` px: each map cell's receptive
+    field centre (``first_centre + stride * j``, from ``model.specs``), a pooled cell's the mean of
+    the centres it pools (``adaptive_windows``)."""
+    spec = encoder_spec(encoder)
+    tap = resolve_tap(encoder, grid_size, image_size)
+    n = spec.map_size(tap, image_size)
+    if n < grid_size:  # VGG16's old resampling of a coarser map: its cells, drawn as tiles
+        return uniform_geometry(grid_size)
+    centres = [tap.first_centre + tap.stride * (lo + hi - 1) / 2 for lo, hi in adaptive_windows(n, grid_size)]
+    tiles = all(abs(c - (i + 0.5) * image_size / grid_size) < 1e-9 for i, c in enumerate(centres))
+    return uniform_geometry(grid_size) if tiles else GridGeometry(tuple(c / image_size for c in centres), False)
+
+
+def encoder_geometry(encoder_cfg) -> GridGeometry:
+    """:func:`grid_geometry` of an ``EncoderConfig``."""
+    return grid_geometry(encoder_cfg.name, encoder_cfg.grid_size, encoder_cfg.image_size)

@@ -36,6 +36,7 @@ def log_samples(writer, captions: dict[str, str], references: dict[str, list[str
 
 def log_attention(writer, decoded: dict[str, Decoded], dataset, encoder_cfg, step: int, n: int = 3) -> None:
     """Heatmaps over each generated word for a fixed set of validation images."""
+    from ..model.geometry import encoder_geometry
     from ..viz.attention import plot_attention
 
     transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode)
@@ -46,5 +47,5 @@ def log_attention(writer, decoded: dict[str, Decoded], dataset, encoder_cfg, ste
             continue
         image = load_image(files[image_id])
         fig = plot_attention(image, d.words, d.alphas, d.betas, crop_box=transform.crop_box(*image.size),
-                             ncols=6, dpi=80)
+                             ncols=6, dpi=80, geometry=encoder_geometry(encoder_cfg))
         writer.add_figure(f"attention/{i}_{image_id}", fig, step)

@@ -34,8 +34,9 @@ from ..evaluation.evaluate import captions_of, decode_loader, score
 from ..metrics.names import VALIDATION_METRICS
 from ..model.decoder import AttentionDecoder, build_decoder, count_parameters
 from ..model.decoding import Decoded
-from ..model.encoder import VGG16Encoder, build_encoder
+from ..model.encoder import GridEncoder, build_encoder
 from ..model.losses import HardAttentionBound, caption_loss
+from ..model.specs import feature_dim
 from ..utils.files import json_safe, remove_stale_temporaries
 from ..utils.distributed import NullWriter, from_environment, wrap
 from ..utils.runtime import StopRequest, eval_mode, new_run_dir, resolve_device, seed_everything
@@ -93,7 +94,7 @@ class Trainer:
             cfg.encoder.weights = "none"  # record what was really used (offline fallback)
         transform = None
         if self.use_cache:
-            self.encoder: Optional[VGG16Encoder] = None
+            self.encoder: Optional[GridEncoder] = None
             self.stores = self.dist.main_first(lambda: {split: ensure_features(
                 self.dataset, cfg.encoder, split, self.device, cfg.data.num_workers, self.progress, encoder=encoder)
                 for split in ("train", "val")})
@@ -101,16 +102,14 @@ class Trainer:
         else:
             self.encoder = encoder.to(self.device)
             self.stores = {"train": None, "val": None}
-            transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode)
+            transform = ImageTransform(cfg.encoder.image_size, cfg.encoder.resize_mode, cfg.encoder.name)
 
         # ---- data: length-grouped batches, each global batch dealt out across the ranks ----
         self.data = build_training_data(cfg, self.dataset, self.stores, transform, self.dist)
-        self.train_set, self.sampler, self.train_loader = self.data.train_set, self.data.sampler, self.data.train_loader
-        self.val_set, self.val_loader, self.val_images = self.data.val_set, self.data.val_loader, self.data.val_images
-        self.val_refs, self.cider = self.data.val_refs, self.data.cider
 
         # ---- model and optimisation ----
-        self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size).to(self.device)
+        self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size,
+                                                       feature_dim(cfg.encoder)).to(self.device)
         self.hard_bound = HardAttentionBound.for_decoder(self.decoder, cfg.train)  # hard attention's REINFORCE terms
         if cfg.train.init_from:
             self._init_from(cfg.train.init_from)
@@ -211,7 +210,7 @@ class Trainer:
         # By default the sampled policy is the test-time model (no dropout), like the greedy baseline;
         # train.scst_dropout samples with dropout on.
         with eval_mode(self.decoder, training=t.scst_dropout), self._autocast():
-            loss, stats = scst_loss(self.decoder, self._annotations(images), image_ids, self.cider, self.vocab,
+            loss, stats = scst_loss(self.decoder, self._annotations(images), image_ids, self.data.cider, self.vocab,
                                     t.scst_samples, t.scst_baseline, self.cfg.decode.max_length,
                                     self.cfg.decode.suppress_unk)
         return loss, {"reward": stats.reward, "baseline": stats.baseline, "sample_length": stats.sample_length}
@@ -219,11 +218,11 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
         self.decoder.train()
-        self.sampler.set_epoch(epoch, skip=self.state.batch_in_epoch)  # after an interruption: where it stopped
+        self.data.sampler.set_epoch(epoch, skip=self.state.batch_in_epoch)  # after an interruption: where it stopped
         step_fn = self._scst_step if cfg.train.objective == "scst" else self._xe_step
         totals: dict[str, float] = {}
         batches = 0
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", disable=not self.progress,
+        bar = tqdm(self.data.train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", disable=not self.progress,
                    leave=False)
         for images, targets in bar:
             loss, parts = step_fn(images, targets)
@@ -281,7 +280,7 @@ class Trainer:
         """Teacher-forced cross-entropy on the validation split (NOT a decoding metric)."""
         total, tokens = 0.0, 0
         with eval_mode(self.decoder):
-            for images, captions in self.val_loader:
+            for images, captions in self.data.val_loader:
                 captions = captions.to(self.device)
                 with self._autocast():
                     output = self.decoder(self._annotations(images), captions)
@@ -294,17 +293,17 @@ class Trainer:
     def validate_decoded(self) -> tuple[dict[str, float], dict[str, Decoded]]:
         """Decode the validation split and score it (pycocoevalcap), as evaluation does."""
         cfg = self.cfg
-        decoded = decode_loader(self.decoder, self.val_images, self.vocab, self.device, encoder=self.encoder,
+        decoded = decode_loader(self.decoder, self.data.val_images, self.vocab, self.device, encoder=self.encoder,
                                 beam_size=cfg.train.val_beam_size, max_length=cfg.decode.max_length,
                                 length_penalty=cfg.decode.length_penalty, suppress_unk=cfg.decode.suppress_unk)
         decoded = self.dist.gather_dicts(decoded)  # each rank decoded its share of the images
         metrics = VALIDATION_METRICS + (("METEOR",) if cfg.train.val_metric == "METEOR" else ())
-        scores = dict(score(decoded, self.val_refs, metrics=metrics).scores) if self.dist.main else None
+        scores = dict(score(decoded, self.data.val_refs, metrics=metrics).scores) if self.dist.main else None
         return self.dist.broadcast(scores), decoded  # scored once, the same decisions on every rank
 
     def fit(self) -> Path:
         LOG.info("decoder: %.2fM trainable parameters; %d train captions, %d val images; device %s",
-                 count_parameters(self.decoder) / 1e6, len(self.train_set), len(self.val_images.dataset),
+                 count_parameters(self.decoder) / 1e6, len(self.data.train_set), len(self.data.val_images.dataset),
                  self.device)
         with self.stop:
             return self._fit()
@@ -331,7 +330,7 @@ class Trainer:
                     row.update(scores)
                     for name, v in scores.items():
                         self.writer.add_scalar(f"val/{name}", v, self.state.step)
-                    log_samples(self.writer, captions_of(decoded), self.val_refs, self.state.step)
+                    log_samples(self.writer, captions_of(decoded), self.data.val_refs, self.state.step)
                     log_attention(self.writer, decoded, self.dataset, self.cfg.encoder, self.state.step)
                     value = scores[cfg.train.val_metric]
                 improved = metric_is_better(cfg.train.val_metric, value, self.state.best_value)

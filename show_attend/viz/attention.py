@@ -4,7 +4,8 @@ The attention of step t is a distribution over the g x g cells of the encoder's 
 (g = 7 or 14). To draw it on the photo, the map is upsampled from the *actual* grid size onto the
 region of the photo the encoder saw (``ImageTransform.crop_box``: the whole photo for ``squash``,
 the central square for ``center_crop``), with cell centres landing on cell centres
-(``align_corners=False``). Nothing is hard-coded to 14x14, so a 7x7 model's map covers the whole
+(``align_corners=False``; for an encoder whose cells do not tile its input, a ResNet's or
+Xception's, on the centres of their receptive fields: ``geometry=encoder_geometry(cfg.encoder)``). Nothing is hard-coded to 14x14, so a 7x7 model's map covers the whole
 region, and a non-square photo is not shifted.
 
 All upsampling is separable: an (n_out, g) weight matrix per axis, ``out = Wy @ alpha @ Wx.T``.
@@ -28,7 +29,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from ..model.geometry import DEFAULT_SIGMA, as_grid, as_grids, axis_weights, separable, to_numpy
+from ..model.geometry import DEFAULT_SIGMA, GridGeometry, as_grid, as_grids, axis_weights, separable, to_numpy
 
 CropBox = tuple[float, float, float, float]
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -36,7 +37,7 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 def attention_overlay(image: Union[Image.Image, tuple[int, int]], alpha: Any,
                       crop_box: Optional[Sequence[float]] = None, mode: str = "bilinear",
-                      sigma: float = DEFAULT_SIGMA) -> np.ndarray:
+                      sigma: float = DEFAULT_SIGMA, geometry: Optional[GridGeometry] = None) -> np.ndarray:
     """The attention map of one step as a full-photo heatmap (H, W).
 
     Args:
@@ -44,7 +45,7 @@ def attention_overlay(image: Union[Image.Image, tuple[int, int]], alpha: Any,
         alpha: (g, g) or (g*g,) attention weights.
         crop_box: (x0, y0, x1, y1) in original pixels, the region the encoder saw, from
             ``ImageTransform(size, mode).crop_box(w, h)``; None = the whole photo (``squash``).
-        mode, sigma: as in :func:`show_attend.model.geometry.upsample_attention`.
+        mode, sigma, geometry: as in :func:`show_attend.model.geometry.upsample_attention`.
 
     Returns:
         (H, W) array: the map stretched over exactly ``crop_box`` (cell centres on cell centres,
@@ -58,8 +59,12 @@ def attention_overlay(image: Union[Image.Image, tuple[int, int]], alpha: Any,
         raise ValueError(f"crop_box must have x1 > x0 and y1 > y0, got {crop_box}")
     px = np.arange(w, dtype=np.float64) + 0.5  # pixel centres, original coordinates
     py = np.arange(h, dtype=np.float64) + 0.5
-    ux = (px - x0) / (x1 - x0) * g - 0.5
-    uy = (py - y0) / (y1 - y0) * g - 0.5
+    if geometry is None or geometry.uniform:
+        ux = (px - x0) / (x1 - x0) * g - 0.5
+        uy = (py - y0) / (y1 - y0) * g - 0.5
+    else:
+        geometry.check(g)
+        ux, uy = geometry.cells((px - x0) / (x1 - x0)), geometry.cells((py - y0) / (y1 - y0))
     wx = axis_weights(ux, g, mode, sigma) * ((px >= x0) & (px < x1))[:, None]
     wy = axis_weights(uy, g, mode, sigma) * ((py >= y0) & (py < y1))[:, None]
     return separable(wy, a, wx)
@@ -88,10 +93,11 @@ def _display_image(image: Image.Image, crop_box: Optional[Sequence[float]],
 
 
 def _normalized_heats(image: Image.Image, grids: np.ndarray, crop_box: Optional[Sequence[float]],
-                      upsample: str, sigma: float, normalize: str) -> list[np.ndarray]:
+                      upsample: str, sigma: float, normalize: str,
+                      geometry: Optional[GridGeometry] = None) -> list[np.ndarray]:
     if normalize not in ("per_word", "global"):
         raise ValueError(f"normalize must be per_word or global, got {normalize!r}")
-    heats = [attention_overlay(image, a, crop_box, mode=upsample, sigma=sigma) for a in grids]
+    heats = [attention_overlay(image, a, crop_box, mode=upsample, sigma=sigma, geometry=geometry) for a in grids]
     if normalize == "global":
         top = max((float(hm.max()) for hm in heats), default=0.0)
         return [hm / top if top > 0 else hm for hm in heats]
@@ -147,7 +153,8 @@ def plot_attention(image: Image.Image, words: Sequence[str], alphas: Any, betas:
                    overlay_alpha: float = 0.6, upsample: str = "bilinear",
                    sigma: float = DEFAULT_SIGMA, ncols: int = 5, title: Optional[str] = None,
                    normalize: str = "per_word", panel_width: float = 2.4, dpi: int = 100,
-                   max_side: Optional[int] = 512, fontsize: float = 11.0) -> Figure:
+                   max_side: Optional[int] = 512, fontsize: float = 11.0,
+                   geometry: Optional[GridGeometry] = None) -> Figure:
     """The paper's Figure 3 layout: the photo (titled with the sentence), then one panel per word.
 
     Args:
@@ -166,6 +173,8 @@ def plot_attention(image: Image.Image, words: Sequence[str], alphas: Any, betas:
             comparable and a uniform map shows as uniformly lukewarm).
         panel_width: inches per panel; dpi: figure resolution; max_side: photos larger than this
             are downscaled for display (None keeps full resolution).
+        geometry: where the encoder's cells lie (``model.geometry.encoder_geometry``); None: they tile
+            the crop box (VGG).
 
     Returns:
         A ``matplotlib.figure.Figure`` (not attached to pyplot); save with
@@ -178,7 +187,7 @@ def plot_attention(image: Image.Image, words: Sequence[str], alphas: Any, betas:
     beta = _beta_values(betas, len(words))
     disp, box = _display_image(image, crop_box, max_side)
     rgb = _rgb_array(disp)
-    heats = _normalized_heats(disp, grids, box, upsample, sigma, normalize)
+    heats = _normalized_heats(disp, grids, box, upsample, sigma, normalize, geometry)
 
     n_panels = 1 + len(words)
     ncols = max(1, min(int(ncols), n_panels))
@@ -243,7 +252,7 @@ def save_attention_gif(image: Image.Image, words: Sequence[str], alphas: Any, be
                        duration_ms: int = 800, cmap: str = "jet", overlay_alpha: float = 0.6,
                        upsample: str = "bilinear", sigma: float = DEFAULT_SIGMA,
                        normalize: str = "per_word", max_side: Optional[int] = 384,
-                       loop: int = 0) -> Path:
+                       loop: int = 0, geometry: Optional[GridGeometry] = None) -> Path:
     """An animated GIF, one frame per word: the heat overlay, the word (β) and the sentence so far.
 
     Arguments as in :func:`plot_attention`; ``duration_ms`` per frame, ``loop=0`` loops forever.
@@ -258,7 +267,7 @@ def save_attention_gif(image: Image.Image, words: Sequence[str], alphas: Any, be
     beta = _beta_values(betas, len(words))
     disp, box = _display_image(image, crop_box, max_side)
     rgb = _rgb_array(disp)
-    heats = _normalized_heats(disp, grids, box, upsample, sigma, normalize)
+    heats = _normalized_heats(disp, grids, box, upsample, sigma, normalize, geometry)
 
     w, h = disp.size
     size = max(12, w // 22)

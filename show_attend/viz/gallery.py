@@ -101,12 +101,13 @@ def _render_result(result: Any, stem: str, out_dir: Path, suffixes: Sequence[str
     # An empty caption (possible with a barely trained model) is drawn as the photo alone.
     alphas = d.alphas if words and d.alphas is not None else np.zeros((0, g, g))
     betas = d.betas if words else None
-    fig = plot_attention(result.image, words, alphas, betas, result.crop_box, **plot_kwargs)
+    geometry = getattr(result, "geometry", None)  # where the encoder's cells lie
+    fig = plot_attention(result.image, words, alphas, betas, result.crop_box, geometry=geometry, **plot_kwargs)
     paths = [save_attention_figure(fig, out_dir / f"{stem}{suffix}") for suffix in suffixes]
     fig.clear()
     if gif and words:
         paths.append(save_attention_gif(result.image, words, alphas, betas, out_dir / f"{stem}.gif",
-                                        result.crop_box, **_gif_kwargs(plot_kwargs)))
+                                        result.crop_box, geometry=geometry, **_gif_kwargs(plot_kwargs)))
     return paths
 
 
@@ -187,8 +188,9 @@ def _grounding_of(result: Any, objects: Sequence[dict[str, Any]]) -> Optional[di
                             obj["box"][3] - y0]) for obj in objects]
     size = (int(round(x1 - x0)), int(round(y1 - y0)))
     alphas = result.decoded.alphas.detach().cpu().numpy()
-    summary = grounding_score([(words, alphas, moved)], grid_size=result.grid_size, image_size=size)
-    scores, unmatched = score_sample(words, alphas, moved, result.grid_size, size)
+    geometry = getattr(result, "geometry", None)
+    summary = grounding_score([(words, alphas, moved)], grid_size=result.grid_size, image_size=size, geometry=geometry)
+    scores, unmatched = score_sample(words, alphas, moved, result.grid_size, size, geometry=geometry)
     summary["words"] = [{"index": s.index, "word": s.word, "hit": s.hit, "mass": round(s.mass, 4),
                          "uniform_mass": round(s.uniform_mass, 4)} for s in scores]
     summary["unmatched_words"] = [words[i] for i in unmatched]
