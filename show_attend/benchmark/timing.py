@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 import torch
 
+from ..utils.runtime import cpu_flags
+
 
 def timeit(fn: Callable[[], Any], device: torch.device, warmup: int = 1, iters: int = 3) -> float:
     """Seconds per call of ``fn``: ``warmup`` untimed calls, then the mean of ``iters`` timed ones
@@ -36,14 +38,7 @@ def peak_device_mib(device: torch.device) -> float | None:
 
 def cpu_bf16_support() -> dict[str, Any]:
     """Which bf16 matrix instructions this CPU has (from /proc/cpuinfo) and what torch dispatches to."""
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
+    flags = cpu_flags()
     isa = [f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags]
     return {"cpu_flags_bf16": [f for f in isa if "bf16" in f], "cpu_isa": isa,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}

@@ -45,6 +45,10 @@ def train_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONFIG
         report = evaluate_checkpoint(run_dir / "best.pt", split="test", out_dir=out,
                                      beam_size=cfg.decode.beam_size, progress=not args.no_progress)
         print(report.markdown_table)
+    if report.grounding_line:
+        print(report.grounding_line)
+        if report.grounding_line:
+            print(report.grounding_line)
         print(f"  test report : {out / 'report.md'} (metrics.json, results.json, samples.txt)")
     return 0
 
@@ -146,6 +150,8 @@ def evaluate_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     s = report.settings
     print(f"{s['split']} split, {s['images']} images, beam {s['beam_size']}, tokenizer {s['tokenizer']}")
     print(report.markdown_table)
+    if report.grounding_line:
+        print(report.grounding_line)
     for metric, why in s.get("skipped_metrics", {}).items():
         print(f"skipped {metric}: {why}")
     print(f"wrote {report.out_dir}/: results.json, annotations.json, metrics.json, report.md, samples.txt")

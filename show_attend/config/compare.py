@@ -28,6 +28,10 @@ REUSE_MAY_CHANGE = ("name", "seed", "device", "output_dir", "data.", "decode.", 
 def _same(key: str, a: Any, b: Any) -> bool:
     if key == "encoder.weights":  # the same file at another path is the same weights
         return weights_label(a) == weights_label(b)
+    if key == "encoder.precision" and "auto" in (a, b):  # auto: what this machine's CPU resolves it to
+        from ..utils.runtime import resolve_precision
+
+        return resolve_precision(a) == resolve_precision(b)
     return a == b
 
 

@@ -63,7 +63,7 @@ class EncoderConfig:
     # on a GPU; features within 0.7% relative L2 of fp32). channels_last: the NHWC layout (+50% in fp32
     # on this project's CPU; fp16 features equal to fp32's but for 1 ulp in 0.1% of values). Defaults
     # keep fresh features bit-identical to the published runs; other settings cache under their own key.
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"  # auto: bf16 where the hardware runs it (utils.runtime)
     channels_last: bool = False
 
 

@@ -27,7 +27,7 @@ from ..config import check_choice
 from ..model.geometry import pools_block5
 from ..model.specs import encoder_spec, feature_dim, resolve_tap
 from ..utils.files import atomic_write, atomic_write_json, remove_stale_temporaries
-from ..utils.runtime import eval_mode
+from ..utils.runtime import eval_mode, resolve_precision
 from .images import ImageError
 from .transforms import ImageTransform
 
@@ -276,6 +276,9 @@ def ensure_features(dataset, encoder_cfg, split: str, device: str | torch.device
                     num_workers: int = 0, progress: bool = True, encoder=None, dist=None) -> FeatureStore:
     """The cached features of ``split``, extracting them first if the cache is missing or stale."""
     from ..model.encoder import build_encoder
+
+    if encoder_cfg.precision == "auto":  # the arithmetic this machine runs fast (and its cache key)
+        encoder_cfg = dataclasses.replace(encoder_cfg, precision=resolve_precision("auto", device))
 
     path = feature_path(dataset.root, encoder_cfg, split)
     if path.parent.is_dir():

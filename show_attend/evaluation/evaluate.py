@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -70,6 +70,18 @@ class EvalReport:
     markdown_table: str
     out_dir: Optional[Path]
     decoded: dict[str, Decoded]
+    grounding: dict[str, Any] = field(default_factory=dict)  # the attention grounding score (synthetic shapes)
+
+    @property
+    def grounding_line(self) -> str:
+        """One line for the console ('' when the data knows no boxes or the model has no attention)."""
+        g = self.grounding
+        if not g or g.get("hit_rate") is None:
+            return ""
+        ratio = g["hit_rate"] / g["uniform_hit_rate"] if g.get("uniform_hit_rate") else float("nan")
+        return (f"attention grounding: hit rate {g['hit_rate']:.3f} (peak cell inside the named object; uniform "
+                f"attention {g['uniform_hit_rate']:.3f}, {ratio:.1f}x), mass in box {g['mass_in_box']:.3f} "
+                f"(uniform {g['uniform_mass']:.3f}), {g['n_words']} words")
 
 
 def _versions() -> dict[str, str]:
@@ -157,6 +169,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
     settings.update(tokenizer=report.tokenizer, skipped_metrics=dict(report.skipped), notes=list(report.notes),
                     versions=_versions(), scale="0-1 (as pycocoevalcap returns them)")
     table = metrics_table_markdown(report.scores, scale100=True)
+    grounding = dataset_grounding(dataset, split, decoded, cfg)  # {} unless the data knows its boxes
     if callable(out_dir):
         out_dir = out_dir(settings)
     if out_dir is not None:
@@ -165,6 +178,6 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
                          image_names={im.image_id: im.file_name for im in dataset.split(split)},
                          scores=report.scores, settings=settings, table=table,
                          per_image_cider=report.per_image.get("CIDEr", {}),
-                         grounding=dataset_grounding(dataset, split, decoded, cfg))
+                         grounding=grounding)
     return EvalReport(dict(report.scores), settings, table, Path(out_dir) if out_dir is not None else None,
-                      decoded)
+                      decoded, grounding)

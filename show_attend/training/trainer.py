@@ -39,7 +39,8 @@ from ..model.losses import HardAttentionBound, caption_loss
 from ..model.specs import feature_dim
 from ..utils.files import json_safe, remove_stale_temporaries
 from ..utils.distributed import NullWriter, from_environment, wrap
-from ..utils.runtime import StopRequest, eval_mode, new_run_dir, resolve_device, seed_everything
+from ..utils.runtime import (StopRequest, eval_mode, new_run_dir, resolve_device, resolve_precision,
+                             seed_everything)
 from .data import build_training_data
 from .logs import epoch_line, log_attention, log_samples
 from .scst import scst_loss
@@ -91,7 +92,8 @@ class Trainer:
         self.use_cache = cfg.data.use_feature_cache and not fine_tune
         encoder = build_encoder(cfg.encoder)
         if encoder.weights_label.startswith("none") and cfg.encoder.weights == "imagenet":
-            cfg.encoder.weights = "none"  # record what was really used (offline fallback)
+            cfg.encoder.weights = "none"  # record what was really used (offline fallback; precision=auto)
+        cfg.encoder.precision = resolve_precision(cfg.encoder.precision, self.device)
         transform = None
         if self.use_cache:
             self.encoder: Optional[GridEncoder] = None

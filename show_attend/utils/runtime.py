@@ -30,6 +30,29 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """``auto`` -> ``bf16`` where bf16 matrix products run in hardware (a CUDA GPU that supports
+    them, or a CPU with AMX or AVX512-BF16: 2-3x the fp32 images/s, BENCHMARKS.md), else ``fp32``
+    (emulated bf16 would be slower than fp32). ``fp32`` and ``bf16`` stay as they are."""
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_flags() & {"amx_bf16", "avx512_bf16"} else "fp32"
+
+
 def new_run_dir(output_dir: str | Path, name: str) -> Path:
     """``output_dir/name``, or ``output_dir/name-YYYYmmdd-HHMMSS`` if that already holds a run."""
     run = Path(output_dir) / name

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from conftest import REPO, tiny_config
+from conftest import REPO, TINY, tiny_config
 
 TOLERANCE = 2e-3
 
@@ -58,10 +58,8 @@ def test_two_processes_agree_and_match_one_process(tmp_path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo on the CPU, tested on Linux")
 def test_torchrun_trains_the_demo_to_completion(tmp_path):
-    sizes = ["data.synthetic.num_train=24", "data.synthetic.num_val=6", "data.synthetic.num_test=6",
-             "encoder.weights=none", "encoder.batch_size=16", "model.embed_dim=32", "model.hidden_dim=32",
-             "model.attention_dim=32", "train.epochs=2", "train.batch_size=16", "decode.max_length=12",
-             f"data.root={tmp_path / 'shapes'}", f"data.cache_dir={tmp_path / 'cache'}", f"output_dir={tmp_path / 'runs'}"]
+    sizes = [*TINY, f"data.root={tmp_path / 'shapes'}", f"data.cache_dir={tmp_path / 'cache'}",
+             f"output_dir={tmp_path / 'runs'}"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
            str(REPO / "tools" / "train.py"), "--no-progress", *[x for s in sizes for x in ("--set", s)]]
     env = dict(os.environ, OMP_NUM_THREADS="1")

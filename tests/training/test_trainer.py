@@ -6,7 +6,7 @@ import torch
 from show_attend.checkpoint import load_checkpoint
 from show_attend.training.trainer import train
 
-from conftest import tiny_config
+from conftest import TINY, tiny_config
 
 
 def test_run_folder_contents(trained_run):
@@ -71,11 +71,7 @@ def test_an_interrupted_run_saves_mid_epoch_and_resumes_exactly(tmp_path, monkey
     args = ["--config", "shapes_demo", "--no-eval", "--no-progress"]
     overrides = [f"data.root={tmp_path / 'b' / 'shapes'}", f"data.cache_dir={tmp_path / 'b' / 'cache'}",
                  f"output_dir={tmp_path / 'b' / 'runs'}", "name=part", "train.val_every=5"]
-    sizes = ["data.synthetic.num_train=24", "data.synthetic.num_val=6", "data.synthetic.num_test=6",
-             "encoder.weights=none", "encoder.batch_size=16", "model.embed_dim=32", "model.hidden_dim=32",
-             "model.attention_dim=32", "model.dropout=0.0", "train.epochs=2", "train.batch_size=16",
-             "train.log_every=1", "decode.max_length=12"]
-    sets = [x for o in overrides + sizes for x in ("--set", o)]
+    sets = [x for o in overrides + TINY for x in ("--set", o)]
     assert train_main(args + sets) == 130
     err = capsys.readouterr().err
     run = tmp_path / "b" / "runs" / "part"
