@@ -215,7 +215,13 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 columns")
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                         help="also write the results as JSON to FILE (no FILE: to stdout instead of the tables)")
+    parser.add_argument("--serving", default=None, metavar="MODEL",
+                        help="instead: start show-attend serve --model MODEL and measure images/s and latency "
+                             "at --clients concurrent clients")
+    parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32], help="with --serving")
     args = parser.parse_args(argv)
+    if args.serving:
+        return _serving_benchmark(args)
     settings = BenchSettings.quick() if args.quick else BenchSettings()
     settings.parts = tuple(args.parts)
     if args.no_bf16:
@@ -280,6 +286,25 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     print(f"serving {', '.join(captioner.names)} ({captioner.attention_note}; {captioner.device}) on "
           f"http://{args.host}:{args.port}/  (POST /api/caption, GET /api/health; Ctrl-C stops)", flush=True)
     run_server(create_app(captioner, settings), args.host, args.port, args.log_level)
+    return 0
+
+
+def _serving_benchmark(args) -> int:
+    from ..benchmark.serving import ServingSettings, format_serving, serving_benchmark
+    from ..utils.files import atomic_write_json
+    from ..utils.runtime import resolve_device
+
+    require_serve_extra()
+    settings = ServingSettings.quick() if args.quick else ServingSettings()
+    settings.clients, settings.device = tuple(args.clients), str(resolve_device(args.device))
+    result = serving_benchmark(args.serving, settings)
+    if args.json == "-":
+        print_json(result)
+        return 0
+    print(format_serving(result))
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Hashable, Optional
 
+import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
@@ -121,6 +122,7 @@ def create_app(captioner: Captioner, settings: Optional[ServeSettings] = None) -
         return {"status": "ok", "version": __version__, "models": captioner.names,
                 "ensemble": len(captioner.members), "attention_shown": captioner.attention_note,
                 "vocab_size": len(captioner.vocab), "grid": [grid, grid], "device": str(captioner.device),
+                "torch_threads": torch.get_num_threads(),
                 "image_size": captioner.cfg.encoder.image_size, "resize_mode": captioner.cfg.encoder.resize_mode,
                 "beam_size": default_beam, "max_beam": settings.max_beam, "max_upload_mb": settings.max_upload_mb,
                 "max_pixels": settings.max_pixels,

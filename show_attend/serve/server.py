@@ -1,4 +1,5 @@
-"""Running the app: in the foreground (``show-attend serve``) or on a thread (tests, benchmarks).
+"""Running the app: in the foreground (``show-attend serve``) or on a thread (tests, benchmarks);
+uvicorn is imported only to run one, so ``is_loopback`` and ``free_port`` need no web server.
 
     with ServerThread(create_app(captioner)) as server:   # 127.0.0.1, a free port
         post_image(server.host, server.port, png_bytes)
@@ -10,8 +11,6 @@ import socket
 import threading
 import time
 from typing import Any, Optional
-
-import uvicorn
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -34,6 +33,8 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 def run_server(app: Any, host: str = DEFAULT_HOST, port: int = 8000, log_level: str = "info") -> None:
     """Serve ``app`` until interrupted (Ctrl-C)."""
+    import uvicorn
+
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
 
 
@@ -41,6 +42,8 @@ class ServerThread:
     """A uvicorn server on a background thread; ``port=0`` picks a free one (``.port`` tells which)."""
 
     def __init__(self, app: Any, host: str = DEFAULT_HOST, port: int = 0, log_level: str = "warning"):
+        import uvicorn
+
         self.host = host
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
                                                     timeout_graceful_shutdown=5))
