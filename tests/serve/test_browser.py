@@ -11,8 +11,9 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import pytest
 from conftest import png_bytes, scene
@@ -40,15 +41,19 @@ class DevTools:
         websocket = pytest.importorskip("websocket", reason="the browser test drives Chromium with websocket-client")
         self.proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 60
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{binary} did not start its DevTools endpoint")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
-        page = next(t for t in targets if t["type"] == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        try:
+            port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 60
+            while not (port_file.is_file() and port_file.read_text().strip()):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{binary} did not start its DevTools endpoint")
+                time.sleep(0.1)
+            port = int(port_file.read_text().split()[0])
+            targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+            page = next(t for t in targets if t["type"] == "page")
+            self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        except BaseException:
+            self._stop()
+            raise
         self.ids = itertools.count(1)
 
     def __call__(self, method: str, **params: Any) -> dict[str, Any]:
@@ -85,6 +90,9 @@ class DevTools:
 
     def close(self) -> None:
         self.ws.close()
+        self._stop()
+
+    def _stop(self) -> None:
         self.proc.terminate()
         try:
             self.proc.wait(10)
@@ -99,25 +107,25 @@ HEAT_PIXELS = """(() => { const c = document.getElementById('heat'); if (!c.widt
 WORDS = "[...document.querySelectorAll('#words .word span:first-child')].map(s => s.textContent)"
 
 
-def open_page(captioner, tmp_path) -> tuple[DevTools, ServerThread, Callable[[], None]]:
+@contextmanager
+def open_page(captioner, tmp_path) -> Iterator[DevTools]:
+    """The page of a live server in headless Chromium; both stopped afterwards, whatever happens."""
     binary = chromium()
-    server = ServerThread(create_app(captioner)).start()
-    browser = DevTools(binary, tmp_path / "profile")
-    browser("Emulation.setDeviceMetricsOverride", width=1280, height=960, deviceScaleFactor=1, mobile=False)
-    browser("Page.navigate", url=server.url + "/")
-    browser.wait_for("document.getElementById('model')?.textContent.startsWith('model:')")
-
-    def close() -> None:
-        browser.close()
-        server.stop()
-    return browser, server, close
+    with ServerThread(create_app(captioner)) as server:
+        browser = DevTools(binary, tmp_path / "profile")
+        try:
+            browser("Emulation.setDeviceMetricsOverride", width=1280, height=960, deviceScaleFactor=1, mobile=False)
+            browser("Page.navigate", url=server.url + "/")
+            browser.wait_for("document.getElementById('model')?.textContent.startsWith('model:')")
+            yield browser
+        finally:
+            browser.close()
 
 
 def test_an_upload_shows_the_caption_and_each_words_heatmap(captioner, tmp_path):
     photo = scene(5, 224)
     (tmp_path / "shapes.png").write_bytes(png_bytes(photo))
-    browser, _, close = open_page(captioner, tmp_path)
-    try:
+    with open_page(captioner, tmp_path) as browser:
         browser.upload(tmp_path / "shapes.png")
         words = browser.wait_for(f"{WORDS}.length ? {WORDS} : null")
         assert " ".join(words) == captioner.caption(photo)
@@ -134,16 +142,11 @@ def test_an_upload_shows_the_caption_and_each_words_heatmap(captioner, tmp_path)
         assert browser.wait_for(HEAT_PIXELS) > 1000
         shot = browser.screenshot(tmp_path / "serve_page.png")
         assert shot.stat().st_size > 10_000
-    finally:
-        close()
 
 
 def test_a_bad_upload_shows_the_servers_message(captioner, tmp_path):
     (tmp_path / "notes.png").write_bytes(b"these are notes, not pixels")
-    browser, _, close = open_page(captioner, tmp_path)
-    try:
+    with open_page(captioner, tmp_path) as browser:
         browser.upload(tmp_path / "notes.png")
         text = browser.wait_for("document.querySelector('#status.error')?.textContent")
         assert text.startswith("400: notes.png: not an image")
-    finally:
-        close()
