@@ -11,6 +11,7 @@ counters (``GET /api/health``) the mean batch it formed.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,7 @@ def _level(port: int, clients: int, total: int, photos: list[bytes], options: di
 def serving_benchmark(model: Union[str, Path], settings: Optional[ServingSettings] = None) -> dict[str, Any]:
     """Start ``show-attend serve --model MODEL``, load it at each concurrency level, stop it; one JSON-able dict."""
     s = settings or ServingSettings()
+    load_before = os.getloadavg()[0]  # other work on the machine slows every level alike
     photos = _photos(s.images, s.image_size)
     options = {} if s.beam_size is None else {"beam_size": s.beam_size}
     with tempfile.TemporaryDirectory(prefix="show_attend_serving_") as tmp:
@@ -128,6 +130,7 @@ def serving_benchmark(model: Union[str, Path], settings: Optional[ServingSetting
                 proc.kill()
     info = machine(torch.device(s.device))
     info["threads"] = health["torch_threads"]  # the server's, not this process's
+    info["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
     return {"machine": info, "settings": asdict(s), "model": str(model), "models": health["models"],
             "beam_size": s.beam_size or health["beam_size"], "server_device": health["device"], "levels": levels}
 
@@ -136,7 +139,8 @@ def format_serving(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["settings"]
     head = (f"{m.get('date')}  {m.get('cpu') or m['device']}  server on {result['server_device']}, torch {m['torch']}, "
             f"{m['threads']} threads; model {', '.join(result['models'])}, beam {result['beam_size']}, "
-            f"{s['image_size']} px PNG uploads, --max-batch {s['max_batch']} --max-wait-ms {s['max_wait_ms']:g}")
+            f"{s['image_size']} px PNG uploads, --max-batch {s['max_batch']} --max-wait-ms {s['max_wait_ms']:g}; "
+            f"load average {m['load_average_1min'][0]:g} before, {m['load_average_1min'][1]:g} after")
     rows = [[lv["clients"], lv["requests"], f"{lv['images_per_s']:.1f}", f"{lv['p50_ms']:.0f}", f"{lv['p95_ms']:.0f}",
              f"{lv['mean_batch']:.1f}", lv["largest_batch"], lv["ok"]] for lv in result["levels"]]
     table = markdown_table(["concurrent clients", "requests", "images/s", "p50 latency (ms)", "p95 latency (ms)",

@@ -242,7 +242,8 @@ def require_serve_extra() -> None:
     """fastapi, uvicorn and python-multipart, or a UsageError that says how to get them."""
     import importlib.util
 
-    missing = [m for m in ("fastapi", "uvicorn", "python_multipart") if importlib.util.find_spec(m) is None]
+    modules = {"fastapi": ("fastapi",), "uvicorn": ("uvicorn",), "python-multipart": ("python_multipart", "multipart")}
+    missing = [name for name, names in modules.items() if all(importlib.util.find_spec(m) is None for m in names)]
     if missing:
         raise UsageError(f"serving needs {', '.join(missing)}: pip install \"show-attend[serve]\"")
 
