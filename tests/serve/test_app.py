@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import png_bytes, scene
 from PIL import Image
+from serve_fixtures import captioner, need_serve_extra, photos, png_bytes, scene, uploads  # noqa: F401 (fixtures)
 
-from show_attend.serve.app import create_app
-from show_attend.serve.settings import ServeSettings
-
+need_serve_extra()
 pytest.importorskip("httpx", reason="fastapi's TestClient needs httpx")
 from fastapi.testclient import TestClient  # noqa: E402
+
+from show_attend.serve.app import create_app  # noqa: E402
+from show_attend.serve.settings import ServeSettings  # noqa: E402
 
 
 @pytest.fixture(scope="module")

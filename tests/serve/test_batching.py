@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from serve_fixtures import captioner, need_serve_extra, photos, uploads  # noqa: F401 (fixtures)
 
 from show_attend.serve.batching import MicroBatcher
 
@@ -63,6 +64,7 @@ def test_close_finishes_what_was_submitted():
 def test_concurrent_http_requests_share_decoder_calls(captioner, photos, uploads):
     """12 requests at once over real sockets: fewer decode calls than requests; every caption equals
     what the Captioner gives for that image alone."""
+    need_serve_extra()
     from show_attend.serve.app import create_app
     from show_attend.serve.client import CaptionClient
     from show_attend.serve.server import ServerThread

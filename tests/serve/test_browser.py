@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from conftest import png_bytes, scene
+from serve_fixtures import captioner, need_serve_extra, photos, png_bytes, scene, uploads  # noqa: F401 (fixtures)
 
-from show_attend.serve.app import create_app
-from show_attend.serve.server import ServerThread
+need_serve_extra()
+from show_attend.serve.app import create_app  # noqa: E402
+from show_attend.serve.server import ServerThread  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

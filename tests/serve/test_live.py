@@ -8,13 +8,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import png_bytes
 from PIL import Image
+from serve_fixtures import captioner, need_serve_extra, photos, png_bytes, uploads  # noqa: F401 (fixtures)
 
-from show_attend.serve.app import create_app
-from show_attend.serve.client import CaptionClient
-from show_attend.serve.server import ServerThread
-from show_attend.serve.settings import ServeSettings
+need_serve_extra()
+from show_attend.serve.app import create_app  # noqa: E402
+from show_attend.serve.client import CaptionClient  # noqa: E402
+from show_attend.serve.server import ServerThread  # noqa: E402
+from show_attend.serve.settings import ServeSettings  # noqa: E402
 
 BAD = [  # (bytes, filename, declared type)
     (b"GIF89a but not really", "fake.gif", "image/gif"),

@@ -2,9 +2,14 @@
 is one line and exit code 2, and --model takes checkpoints (an ensemble) or one exported folder."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from show_attend.cli import serve_main
+
+needs_serve = pytest.mark.skipif(importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None,
+                                 reason="serving needs the [serve] extra")
 
 
 @pytest.fixture
@@ -18,6 +23,7 @@ def started(monkeypatch):
     return seen
 
 
+@needs_serve
 def test_serve_passes_its_settings_and_binds_loopback(trained_run, started, capsys):
     run_dir, _ = trained_run
     assert serve_main(["--model", str(run_dir), "--port", "8123", "--max-batch", "4", "--max-upload-mb", "2",
@@ -29,6 +35,7 @@ def test_serve_passes_its_settings_and_binds_loopback(trained_run, started, caps
     state.batcher.close()
 
 
+@needs_serve
 def test_an_ensemble_of_checkpoints_and_a_warning_off_loopback(trained_run, started, capsys):
     run_dir, _ = trained_run
     assert serve_main(["--model", str(run_dir / "best.pt"), "--model", str(run_dir / "last.pt"),
@@ -39,6 +46,7 @@ def test_an_ensemble_of_checkpoints_and_a_warning_off_loopback(trained_run, star
     started["app"].state.batcher.close()
 
 
+@needs_serve
 def test_an_exported_folder_goes_alone(tmp_path, trained_run, capsys):
     run_dir, _ = trained_run
     (tmp_path / "model.json").write_text("{}")

@@ -1,4 +1,5 @@
-"""Fixtures of the serving tests: the tiny trained run as a Captioner, photos as upload bytes, a live server."""
+"""Fixtures and helpers of the serving tests (imported by each test module: a second conftest.py would
+shadow tests/conftest.py as the module `conftest`): the tiny trained run as a Captioner, photos, uploads."""
 from __future__ import annotations
 
 import io
@@ -7,8 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("fastapi", reason="serving needs the [serve] extra")
-pytest.importorskip("uvicorn", reason="serving needs the [serve] extra")
+
+
+def need_serve_extra() -> None:
+    """Skip the calling test module where fastapi / uvicorn are not installed."""
+    pytest.importorskip("fastapi", reason="serving needs the [serve] extra")
+    pytest.importorskip("uvicorn", reason="serving needs the [serve] extra")
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
