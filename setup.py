@@ -4,6 +4,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).resolve().parent
+SERVE = ["fastapi>=0.110", "uvicorn>=0.23", "python-multipart>=0.0.9"]
 VERSION = re.search(r'__version__ = "(.+)"', (HERE / "show_attend" / "version.py").read_text()).group(1)
 
 setup(
@@ -15,8 +16,8 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["show_attend", "show_attend.*"]),
-    # the shipped configs (show-attend train --config NAME) travel with the package
-    package_data={"show_attend": ["configs/*.yaml"]},
+    # the shipped configs (show-attend train --config NAME) and the serve page travel with the package
+    package_data={"show_attend": ["configs/*.yaml", "serve/page.html"]},
     include_package_data=True,
     entry_points={"console_scripts": ["show-attend = show_attend.cli:main"]},
     install_requires=[
@@ -32,8 +33,11 @@ setup(
         "safetensors>=0.4",
     ],
     extras_require={
-        "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6", "timm>=0.9"],
+        # the serve tests also need fastapi's TestClient (httpx) and a DevTools client for headless Chromium
+        "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6", "timm>=0.9", *SERVE, "httpx>=0.24",
+                "websocket-client>=1.6"],
         "hub": ["huggingface_hub>=0.20"],  # Captioner.from_pretrained("user/model"), online
         "timm": ["timm>=0.9"],  # encoder.name: xception (timm's legacy_xception)
+        "serve": SERVE,  # show-attend serve: the web page and HTTP API
     },
 )

@@ -127,13 +127,17 @@ class Captioner:
 
     @torch.no_grad()
     def decode(self, images: Sequence[ImageLike], beam_size: Optional[int] = None,
-               max_length: Optional[int] = None, batch_size: int = 16) -> list[Decoded]:
+               max_length: Optional[int] = None, batch_size: int = 16,
+               alternatives: bool = False) -> list[Decoded]:
+        """Decode images in batches; ``alternatives``: each result also lists the beam's other
+        final hypotheses (``Decoded.alternatives``, best first)."""
         d = self.cfg.decode
         out: list[Decoded] = []
         for i in range(0, len(images), batch_size):
             out += decode(self.decoder, self.annotations(images[i: i + batch_size]), self.vocab,
                           beam_size=beam_size or d.beam_size, max_length=max_length or d.max_length,
-                          length_penalty=d.length_penalty, suppress_unk=d.suppress_unk)
+                          length_penalty=d.length_penalty, suppress_unk=d.suppress_unk,
+                          alternatives=alternatives)
         return out
 
     def caption(self, images: Union[ImageLike, Sequence[ImageLike]], beam_size: Optional[int] = None,

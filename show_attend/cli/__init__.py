@@ -7,6 +7,7 @@
     show-attend caption   IMAGE... --model FOLDER (or --checkpoint RUN [--ensemble RUN...])
     show-attend export    RUN... --out FOLDER       a portable model folder (an ensemble for several)
     show-attend visualize IMAGE... --checkpoint RUN --out DIR   per-word attention heatmaps
+    show-attend serve     --model FOLDER|RUN...   a web page and HTTP API (pip install "show-attend[serve]")
     show-attend benchmark                      throughput of each stage
     show-attend results   EVAL_DIR...          a markdown results table
 
@@ -19,7 +20,7 @@ from typing import Callable, Optional, Sequence
 
 from ..version import __version__
 from .commands import (benchmark_main, caption_main, evaluate_main, export_main, extract_main, prepare_main,
-                       results_table_main, train_main, visualize_main)
+                       results_table_main, serve_main, train_main, visualize_main)
 
 PROG = "show-attend"
 #: subcommand -> (function, one line of help)
@@ -31,6 +32,7 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "caption": (caption_main, "caption image files (--model FOLDER, or --checkpoint [--ensemble ...])"),
     "export": (export_main, "a checkpoint (or an ensemble) as a portable model folder (safetensors, JSON, model card)"),
     "visualize": (visualize_main, "attention heatmaps over each generated word (Figure 3), or a split gallery"),
+    "serve": (serve_main, "a web page and HTTP API: upload an image, see its caption and each word's attention"),
     "benchmark": (benchmark_main, "throughput of the encoder, a training step and decoding"),
     "results": (results_table_main, "a markdown results table from evaluation folders"),
 }
@@ -67,4 +69,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 __all__ = ["COMMANDS", "benchmark_main", "caption_main", "evaluate_main", "export_main", "extract_main", "main", "prepare_main",
-           "results_table_main", "run", "train_main", "visualize_main"]
+           "results_table_main", "run", "serve_main", "train_main", "visualize_main"]

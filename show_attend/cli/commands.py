@@ -9,8 +9,8 @@ from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .common import (DEFAULT_CONFIG, UsageError, command, load_captioner, load_cli_config, model_args, parser_for,
-                     print_json, readable_images, report_failed, setup_logging)
+from .common import (DEFAULT_CONFIG, UsageError, captioner_from_models, command, load_captioner, load_cli_config,
+                     model_args, parser_for, print_json, readable_images, report_failed, setup_logging)
 
 Argv = Optional[Sequence[str]]
 
@@ -170,22 +170,17 @@ def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--attention", action="store_true",
                         help="with --json: each word's attention grid (g x g) and beta")
     args = parser.parse_args(argv)
+    from ..serve.results import caption_json  # the JSON shape POST /api/caption answers with too
+
     captioner = load_captioner(args, parser)
     paths, images, failed = readable_images(args.images)
     results = captioner.decode(images, args.beam_size, args.max_length) if images else []
     for path, d in zip(paths, results):
-        caption = " ".join(d.words)
         if args.json:
-            row = {"image": str(path), "caption": caption, "log_prob": round(d.log_prob, 4), "finished": d.finished}
-            if args.attention:
-                g = captioner.cfg.encoder.grid_size
-                attention = None if d.alphas is None else [[round(float(v), 5) for v in a] for a in d.alphas.tolist()]
-                row.update(words=d.words, attention=attention,
-                           grid=[g, g], beta=[round(float(b), 4) for b in d.betas.tolist()],
-                           attention_shown=captioner.attention_note)
-            print(json.dumps(row))
+            print(json.dumps({"image": str(path), **caption_json(d, captioner.cfg.encoder.grid_size,
+                                                                 captioner.attention_note, args.attention)}))
         else:
-            print(f"{path}\t{caption}")
+            print(f"{path}\t{' '.join(d.words)}")
     return report_failed(failed, len(paths))
 
 
@@ -226,7 +221,13 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 columns")
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                         help="also write the results as JSON to FILE (no FILE: to stdout instead of the tables)")
+    parser.add_argument("--serving", default=None, metavar="MODEL",
+                        help="instead: start show-attend serve --model MODEL and measure images/s and latency "
+                             "at --clients concurrent clients")
+    parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32], help="with --serving")
     args = parser.parse_args(argv)
+    if args.serving:
+        return _serving_benchmark(args)
     settings = BenchSettings.quick() if args.quick else BenchSettings()
     settings.parts = tuple(args.parts)
     if args.no_bf16:
@@ -236,6 +237,78 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
         print_json(result)
         return 0
     print(format_report(result))
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- serve
+def require_serve_extra() -> None:
+    """fastapi, uvicorn and python-multipart, or a UsageError that says how to get them."""
+    import importlib.util
+
+    modules = {"fastapi": ("fastapi",), "uvicorn": ("uvicorn",), "python-multipart": ("python_multipart", "multipart")}
+    missing = [name for name, names in modules.items() if all(importlib.util.find_spec(m) is None for m in names)]
+    if missing:
+        raise UsageError(f"serving needs {', '.join(missing)}: pip install \"show-attend[serve]\"")
+
+
+@command
+def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    import sys
+
+    from ..serve.settings import ServeSettings
+
+    parser = parser_for("A web page and HTTP API: upload an image, see its caption, the beam's alternatives and "
+                        "each word's attention (POST /api/caption for JSON, GET /api/health).", prog=prog)
+    parser.add_argument("--model", action="append", required=True, metavar="PATH",
+                        help="an exported model folder (may hold an ensemble), a Hub id, or a checkpoint / run "
+                             "folder; repeat for an ensemble of checkpoints")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--encoder-weights", default=None, help="the VGG16 weights file (if it moved)")
+    parser.add_argument("--device", default=None)
+    defaults = ServeSettings()
+    parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                        help="concurrent requests decoded together, at most")
+    parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
+                        help="how long a request waits for others to share its batch")
+    parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb)
+    parser.add_argument("--max-megapixels", type=float, default=defaults.max_pixels / 1e6,
+                        help="larger images (decompression bombs) are refused")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    args = parser.parse_args(argv)
+    require_serve_extra()
+    from ..serve.app import create_app
+    from ..serve.server import is_loopback, run_server
+
+    settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_pixels=int(args.max_megapixels * 1e6),
+                             max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+    captioner = captioner_from_models(args.model, args.device, args.encoder_weights)
+    if not is_loopback(args.host):
+        print(f"warning: listening on {args.host}: anyone who can reach this machine can use the model "
+              "(there is no authentication); the default 127.0.0.1 keeps it local", file=sys.stderr)
+    print(f"serving {', '.join(captioner.names)} ({captioner.attention_note}; {captioner.device}) on "
+          f"http://{args.host}:{args.port}/  (POST /api/caption, GET /api/health; Ctrl-C stops)", flush=True)
+    run_server(create_app(captioner, settings), args.host, args.port, args.log_level)
+    return 0
+
+
+def _serving_benchmark(args) -> int:
+    from ..benchmark.serving import ServingSettings, format_serving, serving_benchmark
+    from ..utils.files import atomic_write_json
+    from ..utils.runtime import resolve_device
+
+    require_serve_extra()
+    settings = ServingSettings.quick() if args.quick else ServingSettings()
+    settings.clients, settings.device = tuple(args.clients), str(resolve_device(args.device))
+    result = serving_benchmark(args.serving, settings)
+    if args.json == "-":
+        print_json(result)
+        return 0
+    print(format_serving(result))
     if args.json:
         atomic_write_json(args.json, result)
         print(f"wrote {args.json}")
@@ -317,4 +390,4 @@ def results_table_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 
 
 __all__ = ["UsageError", "benchmark_main", "caption_main", "evaluate_main", "export_main", "extract_main", "prepare_main",
-           "results_table_main", "train_main", "visualize_main"]
+           "results_table_main", "serve_main", "train_main", "visualize_main"]

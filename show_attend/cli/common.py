@@ -143,3 +143,18 @@ def load_captioner(args: argparse.Namespace, parser: argparse.ArgumentParser):
         return Captioner.from_pretrained(args.model, device=args.device, encoder_weights=args.encoder_weights)
     return Captioner.from_checkpoints([args.checkpoint, *args.ensemble], device=args.device,
                                       encoder_weights=args.encoder_weights)
+
+
+def captioner_from_models(models: Sequence[Any], device: Optional[str] = None, encoder_weights: Optional[str] = None):
+    """The Captioner of one or more ``--model`` values: an exported folder (``model.json``; one
+    folder may hold an ensemble) or a Hub id, or checkpoints / run folders (several: an ensemble)."""
+    from ..api import Captioner
+
+    paths = [Path(m) for m in models]
+    exported = [p for p in paths if (p / "model.json").is_file() or not p.exists()]
+    if exported and len(paths) > 1:
+        raise UsageError(f"{exported[0]} is an exported model folder (or a Hub id): give it alone as --model, or "
+                         "export the ensemble into one folder (show-attend export A.pt B.pt --out FOLDER)")
+    if exported:
+        return Captioner.from_pretrained(str(models[0]), device=device, encoder_weights=encoder_weights)
+    return Captioner.from_checkpoints(paths, device=device, encoder_weights=encoder_weights)

@@ -6,7 +6,10 @@
 
 * missing, not a file (a folder named ``x.jpg``), empty, unreadable;
 * not an image, or a format PIL cannot decode; truncated or corrupt data (found by a full decode);
-* more than ``max_pixels`` pixels (instead of PIL's decompression-bomb error or warning).
+* more than ``max_pixels`` pixels (instead of PIL's decompression-bomb error or warning):
+  :class:`ImageTooLargeError`, a subclass.
+
+The image may also be given as the file's bytes (an upload), named by ``name`` in the errors.
 
 Mode conversion: 16-bit (``I;16*``) images are scaled by 255/65535; 32-bit integer (``I``) images
 by their range (0-255 as is, up to 65535 as 16-bit, else to their maximum); float (``F``) images
@@ -16,9 +19,10 @@ with transparency are composited over white; ``CMYK``, ``YCbCr``, ``LAB``, ``HSV
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -40,12 +44,22 @@ class ImageNotFoundError(ImageError, FileNotFoundError):
     """The image file does not exist (also a ``FileNotFoundError``)."""
 
 
-def open_image(image: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """A path or a PIL image -> a fully decoded 8-bit RGB PIL image (EXIF orientation applied)."""
+class ImageTooLargeError(ImageError):
+    """More pixels than the limit (a decompression bomb, or a genuinely huge photo)."""
+
+
+def open_image(image: Union[ImageLike, bytes], max_pixels: int = DEFAULT_MAX_PIXELS,
+               name: str = "<upload>") -> Image.Image:
+    """A path, a PIL image or a file's bytes -> a fully decoded 8-bit RGB PIL image (EXIF orientation
+    applied). ``name`` labels the errors of bytes."""
     if isinstance(image, Image.Image):
         return _upright_rgb(image, "<image>", max_pixels)
+    if isinstance(image, (bytes, bytearray)):
+        if not image:
+            raise ImageError(name, "empty file (0 bytes)")
+        return _decode(io.BytesIO(image), name, max_pixels)
     if not isinstance(image, (str, Path)):
-        raise TypeError(f"expected a path or a PIL image, got {type(image).__name__}")
+        raise TypeError(f"expected a path, a PIL image or bytes, got {type(image).__name__}")
     path = Path(image)
     if not path.exists():
         raise ImageNotFoundError(path, "file not found")
@@ -53,17 +67,22 @@ def open_image(image: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         raise ImageError(path, "not a file")
     if path.stat().st_size == 0:
         raise ImageError(path, "empty file (0 bytes)")
+    return _decode(path, path, max_pixels)
+
+
+def _decode(source: Union[Path, BinaryIO], path: Union[str, Path], max_pixels: int) -> Image.Image:
+    """Open and fully decode ``source`` (a file or its bytes), the errors naming ``path``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 _check_size(img, path, max_pixels)
                 img.load()  # the full decode: truncated or corrupt data fails here
                 loaded = img.copy()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(path, f"too many pixels for an image ({exc})") from None
+        raise ImageTooLargeError(path, f"too many pixels for an image ({exc})") from None
     except UnidentifiedImageError:
         raise ImageError(path, "not an image, or a format PIL cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated, corrupt, bad chunk ...
@@ -76,7 +95,7 @@ def _check_size(img: Image.Image, path: Union[str, Path], max_pixels: int) -> No
     if w <= 0 or h <= 0:
         raise ImageError(path, f"empty image ({w}x{h})")
     if w * h > max_pixels:
-        raise ImageError(path, f"{w}x{h} = {w * h:,} pixels, more than the limit of {max_pixels:,} "
+        raise ImageTooLargeError(path, f"{w}x{h} = {w * h:,} pixels, more than the limit of {max_pixels:,} "
                                "(resize it, or raise max_pixels if it is genuine)")
 
 

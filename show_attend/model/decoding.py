@@ -28,6 +28,9 @@ class Decoded:
     finished: bool = True  # False: <end> was never emitted (max_length reached)
     alphas: torch.Tensor | None = None  # (len(words), L): the attention that emitted each word (None: no attention)
     betas: torch.Tensor | None = None  # (len(words),): beta_t (mean over D for a vector gate)
+    score: float | None = None  # a beam's ranking score: log_prob / length penalty (None: greedy)
+    #: with ``alternatives=True``: the beam's other final hypotheses, best first (up to k - 1)
+    alternatives: list["Decoded"] = field(default_factory=list)
 
 
 def forbidden_mask(vocab_size: int, pad_id: int, start_id: int, unk_id: int | None,
@@ -89,11 +92,13 @@ def _collect(ids: list[int], log_prob: float, alphas: torch.Tensor, betas: torch
 @torch.no_grad()
 def beam_search(decoder: AttentionDecoder, annotations: torch.Tensor, *, beam_size: int, start_id: int,
                 end_id: int, pad_id: int, unk_id: int | None = None, max_length: int = 20,
-                length_penalty: float = 0.0) -> list[Decoded]:
+                length_penalty: float = 0.0, alternatives: bool = False) -> list[Decoded]:
     """annotations (B, L, D) -> B captions; all images and beams advance together as (B*k) rows.
 
     Finished beams stay in the beam with a frozen score (they extend only with ``<pad>`` at log-prob
-    0), so the k survivors at each step are the k best prefixes, finished or not.
+    0), so the k survivors at each step are the k best prefixes, finished or not. With
+    ``alternatives``, each caption also lists the other k - 1 final beams in ranking order
+    (``.alternatives``), leaving out beams that never became a real hypothesis.
     """
     batch, num_cells, _ = annotations.shape
     k = beam_size
@@ -144,17 +149,29 @@ def beam_search(decoder: AttentionDecoder, annotations: torch.Tensor, *, beam_si
 
     ranking = scores / _length_penalty(lengths, length_penalty)  # (B, k)
     best = ranking.argmax(dim=1)  # (B,)
-    tokens, alphas, betas = tokens.cpu(), alphas.float().cpu(), betas.float().cpu()
+    order = ranking.argsort(dim=1, descending=True, stable=True)  # (B, k): beams, best first
+    tokens, alphas, betas, ranking = tokens.cpu(), alphas.float().cpu(), betas.float().cpu(), ranking.cpu()
     out = []
     for b in range(batch):
-        j = int(best[b])
-        out.append(_collect(tokens[b, j].tolist(), float(scores[b, j]), alphas[b, j], betas[b, j], end_id))
+        ranked = [int(best[b])]  # the best beam, then (with alternatives) the other real ones
+        if alternatives:
+            ranked += [i for i in order[b].tolist() if i != ranked[0] and bool(torch.isfinite(ranking[b, i]))]
+        beams = [_collect(tokens[b, j].tolist(), float(scores[b, j]), alphas[b, j], betas[b, j], end_id)
+                 for j in ranked]
+        for j, beam in zip(ranked, beams):
+            beam.score = float(ranking[b, j])
+        beams[0].alternatives = beams[1:]
+        out.append(beams[0])
     return out
 
 
 def decode(decoder: AttentionDecoder, annotations: torch.Tensor, vocab, *, beam_size: int = 1,
-           max_length: int = 20, length_penalty: float = 0.0, suppress_unk: bool = True) -> list[Decoded]:
-    """Decode a batch and fill in the words. annotations (B, L, D) on the decoder's device."""
+           max_length: int = 20, length_penalty: float = 0.0, suppress_unk: bool = True,
+           alternatives: bool = False) -> list[Decoded]:
+    """Decode a batch and fill in the words. annotations (B, L, D) on the decoder's device.
+
+    ``alternatives``: each caption lists the beam's other final hypotheses, best first (greedy: none).
+    """
     ids = dict(start_id=vocab.start_id, end_id=vocab.end_id, pad_id=vocab.pad_id,
                unk_id=vocab.unk_id if suppress_unk else None, max_length=max_length)
     with eval_mode(decoder):
@@ -162,10 +179,11 @@ def decode(decoder: AttentionDecoder, annotations: torch.Tensor, vocab, *, beam_
             results = greedy_decode(decoder, annotations, **ids)
         else:
             results = beam_search(decoder, annotations, beam_size=beam_size, length_penalty=length_penalty,
-                                  **ids)
+                                  alternatives=alternatives, **ids)
     attends = getattr(decoder, "attends", True)
     for r in results:
-        r.words = [vocab.itos[i] for i in r.token_ids]
-        if not attends:  # an attention-free model: its uniform placeholders are no attention map
-            r.alphas = None
+        for hypothesis in [r, *r.alternatives]:
+            hypothesis.words = [vocab.itos[i] for i in hypothesis.token_ids]
+            if not attends:  # an attention-free model: its uniform placeholders are no attention map
+                hypothesis.alphas = None
     return results
