@@ -71,10 +71,11 @@ class Captioner:
         if not self.attends:
             return "none: the model has no attention (model.attention=none), so there are no heatmaps"
         hard = [m for m in self.members if getattr(m, "attention_kind", "soft") == "hard"]
-        what = ("the cell hard attention chose for each word" if hard and hard[0].hard_decode == "argmax"
-                else "the attention")
-        return (f"the mean of the {len(self.members)} members' {what.replace('the ', '', 1)}" if len(self.members) > 1
-                else f"{what} of the model" if what == "the attention" else what)
+        if hard and hard[0].hard_decode == "argmax":  # what a hard-attention map shows: one cell per word
+            return ("the cell hard attention chose for each word" if len(self.members) == 1 else
+                    f"the mean of the {len(self.members)} members' attention (hard members: the cell each chose)")
+        return (f"the mean of the {len(self.members)} members' attention" if len(self.members) > 1
+                else "the model's attention")
 
     @classmethod
     def from_checkpoints(cls, paths: Sequence[Union[str, Path]], device: Optional[str] = None,

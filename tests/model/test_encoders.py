@@ -243,7 +243,8 @@ def test_cache_keys_keep_vgg16s_and_never_share_between_encoders():
 def _overrides(tmp_path, name: str, size: int) -> list[str]:
     return [f"data.root={tmp_path / 'shapes'}", f"data.cache_dir={tmp_path / 'cache'}", f"output_dir={tmp_path / 'runs'}",
             "data.synthetic.num_train=8", "data.synthetic.num_val=2", "data.synthetic.num_test=2",
-            f"encoder.name={name}", f"encoder.image_size={size}", "encoder.weights=none"]
+            f"encoder.name={name}", f"encoder.image_size={size}", "encoder.weights=none",
+            "encoder.precision=fp32", "encoder.channels_last=false", "encoder.pool=max"]  # as conftest.TINY
 
 
 @pytest.mark.parametrize("name, size", [("vgg19", 112), ("resnet50", 224), ("resnet101", 112), ("resnet152", 112),
