@@ -45,8 +45,6 @@ def train_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONFIG
         report = evaluate_checkpoint(run_dir / "best.pt", split="test", out_dir=out,
                                      beam_size=cfg.decode.beam_size, progress=not args.no_progress)
         print(report.markdown_table)
-    if report.grounding_line:
-        print(report.grounding_line)
         if report.grounding_line:
             print(report.grounding_line)
         print(f"  test report : {out / 'report.md'} (metrics.json, results.json, samples.txt)")
