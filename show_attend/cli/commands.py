@@ -206,7 +206,7 @@ def export_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 @command
 def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     from ..benchmark import BenchSettings, format_report, run_benchmark
-    from ..utils.files import atomic_write_json, json_safe
+    from ..utils.files import json_safe
     from ..utils.runtime import resolve_device
 
     parser = parser_for("Time decoding, a training step, the CNN and feature extraction, each against the "
@@ -231,13 +231,20 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     if args.no_bf16:
         settings.bf16 = (False,)
     result = json_safe(run_benchmark(resolve_device(args.device), settings))
-    if args.json == "-":
+    return _report(result, format_report, args.json)
+
+
+def _report(result: dict, formatter, json_path: Optional[str]) -> int:
+    """A benchmark's result: as JSON on stdout (``--json -``), or as text (and to a JSON file)."""
+    from ..utils.files import atomic_write_json
+
+    if json_path == "-":
         print_json(result)
         return 0
-    print(format_report(result))
-    if args.json:
-        atomic_write_json(args.json, result)
-        print(f"wrote {args.json}")
+    print(formatter(result))
+    if json_path:
+        atomic_write_json(json_path, result)
+        print(f"wrote {json_path}")
     return 0
 
 
@@ -296,21 +303,12 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 
 def _serving_benchmark(args) -> int:
     from ..benchmark.serving import ServingSettings, format_serving, serving_benchmark
-    from ..utils.files import atomic_write_json
     from ..utils.runtime import resolve_device
 
     require_serve_extra()
     settings = ServingSettings.quick() if args.quick else ServingSettings()
     settings.clients, settings.device = tuple(args.clients), str(resolve_device(args.device))
-    result = serving_benchmark(args.serving, settings)
-    if args.json == "-":
-        print_json(result)
-        return 0
-    print(format_serving(result))
-    if args.json:
-        atomic_write_json(args.json, result)
-        print(f"wrote {args.json}")
-    return 0
+    return _report(serving_benchmark(args.serving, settings), format_serving, args.json)
 
 
 # ---------------------------------------------------------------------------------------- attention

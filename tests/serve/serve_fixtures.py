@@ -29,11 +29,17 @@ def scene(seed: int, size: int = 112) -> Image.Image:
 
 
 @pytest.fixture(scope="session")
-def captioner(trained_run):
+def captioner(tmp_path_factory):
+    """A tiny model of its own, trained long enough to say something for every photo (the shared
+    2-epoch ``trained_run`` may end at once under beam search, depending on what ran before it)."""
     from show_attend.api import Captioner
+    from show_attend.training.trainer import train
 
-    run_dir, _ = trained_run
-    return Captioner.from_checkpoint(run_dir, device="cpu")
+    from conftest import tiny_config
+
+    cfg = tiny_config(tmp_path_factory.mktemp("serve_model"), "name=serve", "train.epochs=6", "train.val_every=6",
+                      "data.synthetic.num_train=48", "optim.lr=3e-3")
+    return Captioner.from_checkpoint(train(cfg, progress=False) / "best.pt", device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ def test_caption_json_holds_words_attention_beta_and_the_beam(client, captioner,
     assert all(abs(sum(a) - 1.0) < 1e-3 for a in body["attention"])  # each word's map is a distribution
     assert all(0.0 <= b <= 1.0 for b in body["beta"])
     assert body["image_size"] == [200, 90] and body["crop_box"] == [0.0, 0.0, 200.0, 90.0]  # squash: all of it
-    assert body["attention_shown"] == "the model's attention" and body["models"] == ["tiny"]
+    assert body["attention_shown"] == "the model's attention" and body["models"] == ["serve"]
     # the beam's other hypotheses, ranked, each with its own words and maps
     alts = body["alternatives"]
     assert [a["caption"] for a in alts] == [" ".join(a.words) for a in d.alternatives] and 1 <= len(alts) <= 2
