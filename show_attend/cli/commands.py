@@ -314,7 +314,6 @@ def _serving_benchmark(args) -> int:
 # ---------------------------------------------------------------------------------------- attention
 @command
 def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
-    from ..checkpoint import restore
     from ..viz.gallery import render_images, render_split_gallery
 
     parser = parser_for("Attention heatmaps over each generated word (the paper's Figure 3), for image "
@@ -334,23 +333,20 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     if not args.images and not args.split:
         parser.error("give image files or --split")
     style = {"upsample": args.upsample, "cmap": args.cmap, "overlay_alpha": args.overlay_alpha}
-    no_maps = ("no heatmaps: the model has no attention (model.attention=none); "
-               "show-attend caption gives its captions")
+    if args.split and (args.checkpoint is None or args.ensemble):
+        parser.error("--split renders a gallery of one checkpoint's dataset: give --checkpoint (no --ensemble)")
+    captioner = load_captioner(args, parser)  # built once, for the gallery and the images
+    if not captioner.attends:
+        print("no heatmaps: the model has no attention (model.attention=none); "
+              "show-attend caption gives its captions")
+        return 0
     if args.split:
-        if not restore(args.checkpoint, device="cpu", encoder_weights=args.encoder_weights).decoder.attends:
-            print(no_maps)
-            return 0
-        if args.checkpoint is None or args.ensemble:
-            parser.error("--split renders a gallery of one checkpoint's dataset: give --checkpoint (no --ensemble)")
         index = render_split_gallery(args.checkpoint, split=args.split, num=args.num, out_dir=args.out,
-                                     beam_size=args.beam_size, encoder_weights=args.encoder_weights, **style)
+                                     beam_size=args.beam_size, encoder_weights=args.encoder_weights,
+                                     captioner=captioner, **style)
         print(f"gallery: {index} (open it in a browser)")
     failed = []
     if args.images:
-        captioner = load_captioner(args, parser)
-        if not captioner.attends:
-            print(no_maps)
-            return 0
         print(f"attention shown: {captioner.attention_note}")
         paths, _, failed = readable_images(args.images)
         for path in render_images(captioner, paths, args.out, beam_size=args.beam_size,

@@ -177,7 +177,7 @@ class AttentionDecoder(nn.Module):
             if image_input == "merge":
                 self.L_z = nn.Linear(feature_dim, hidden_dim)  # merged with h_t before L_o
             self.L_o = nn.Linear(hidden_dim, vocab_size)
-        if attention == "hard":  # b_k, the moving average of log p(y | s, a) (losses.hard_attention_terms)
+        if attention == "hard":  # b_k, the moving average of log p(y | s, a) (losses.HardAttentionBound)
             self.register_buffer("reinforce_baseline", torch.tensor(float("nan")))  # set by the first batch
         self.reset_parameters()
 

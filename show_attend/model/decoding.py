@@ -149,7 +149,7 @@ def beam_search(decoder: AttentionDecoder, annotations: torch.Tensor, *, beam_si
 
     ranking = scores / _length_penalty(lengths, length_penalty)  # (B, k)
     best = ranking.argmax(dim=1)  # (B,)
-    order = ranking.argsort(dim=1, descending=True, stable=True)  # (B, k): beams, best first
+    order = ranking.argsort(dim=1, descending=True, stable=True) if alternatives else None  # (B, k): best first
     tokens, alphas, betas, ranking = tokens.cpu(), alphas.float().cpu(), betas.float().cpu(), ranking.cpu()
     out = []
     for b in range(batch):

@@ -94,17 +94,20 @@ class HardAttentionBound:
         logp = torch.log_softmax(output.logits.float(), dim=-1).gather(2, targets.unsqueeze(2)).squeeze(2)  # (B, T)
         log_likelihood = (logp * mask).sum(dim=1).detach()  # log p(y | s~, a): (B,)
         sampled = output.sampled  # (B,)
-        if bool(torch.isnan(self.baseline)) and bool(sampled.any()):
-            self.baseline.copy_(log_likelihood[sampled].mean())
+        any_sampled = bool(sampled.any())
+        batch_mean = log_likelihood[sampled].mean() if any_sampled else None  # over the sampled captions
+        if any_sampled and bool(torch.isnan(self.baseline)):
+            self.baseline.copy_(batch_mean)
         advantage = (log_likelihood - self.baseline) * sampled  # (B,): 0 for expected-context captions
         location_logp = (output.location_log_probs * mask).sum(dim=1)  # log p(s~ | a): (B,)
         entropy = (output.entropies * mask).sum(dim=1)  # H[s~] summed over the steps: (B,)
         tokens = mask.sum().clamp(min=1)  # N
         surrogate = -(self.reinforce_weight * advantage * location_logp
                       + self.entropy_weight * entropy).sum() / tokens
-        parts = {"reinforce_baseline": float(self.baseline), "reinforce_advantage": float(advantage.sum() / sampled.sum().clamp(min=1)),
+        parts = {"reinforce_baseline": float(self.baseline),
+                 "reinforce_advantage": float(advantage.sum() / sampled.sum().clamp(min=1)),
                  "location_entropy": float(entropy.detach().sum() / tokens)}
-        if bool(sampled.any()):  # b_k = decay * b_{k-1} + (1 - decay) * mean log p(y | s~_k, a)
+        if any_sampled:  # b_k = decay * b_{k-1} + (1 - decay) * mean log p(y | s~_k, a)
             with torch.no_grad():
-                self.baseline.mul_(self.decay).add_((1 - self.decay) * log_likelihood[sampled].mean())
+                self.baseline.mul_(self.decay).add_((1 - self.decay) * batch_mean)
         return surrogate, parts

@@ -211,7 +211,7 @@ def render_split_gallery(checkpoint: PathLike, split: str = "test", num: int = 2
                          out_dir: Optional[PathLike] = None, *, beam_size: Optional[int] = None,
                          encoder_weights: Optional[str] = None, seed: int = 0,
                          device: Optional[str] = None, fmt: Union[str, Sequence[str]] = "png",
-                         gif: bool = False, tokenizer: str = "auto", **plot_kwargs: Any) -> Path:
+                         gif: bool = False, tokenizer: str = "auto", captioner: Any = None, **plot_kwargs: Any) -> Path:
     """Caption ``num`` images of a split with a checkpoint and write an HTML attention gallery.
 
     Args:
@@ -225,6 +225,7 @@ def render_split_gallery(checkpoint: PathLike, split: str = "test", num: int = 2
         device: ``cpu``, ``cuda``, ...; default: the checkpoint's ``device`` setting.
         fmt, gif, **plot_kwargs: as in :func:`render_images`; the page shows the first format.
         tokenizer: for CIDEr (``auto``: Java PTBTokenizer when available, as in evaluation).
+        captioner: that checkpoint's ``Captioner``, when the caller already built it.
 
     Writes ``<out_dir>/figures/<stem>.png`` per image, ``gallery.json`` (everything on the page) and
     ``index.html``. Returns the path of ``index.html``.
@@ -234,7 +235,7 @@ def render_split_gallery(checkpoint: PathLike, split: str = "test", num: int = 2
     from ..data.sources import normalize_split
 
     split = normalize_split(split)
-    captioner = Captioner.from_checkpoint(checkpoint, device=device, encoder_weights=encoder_weights)
+    captioner = captioner or Captioner.from_checkpoint(checkpoint, device=device, encoder_weights=encoder_weights)
     cfg = captioner.cfg
     dataset = prepare_dataset(cfg.data, progress=False)
     images = dataset.split(split)
