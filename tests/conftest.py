@@ -37,6 +37,15 @@ TINY = ["data.synthetic.num_train=24", "data.synthetic.num_val=6", "data.synthet
         "train.epochs=2", "train.batch_size=16", "train.log_every=1", "decode.max_length=12"]
 
 
+def offline(builder):
+    """A torchvision model builder as it behaves offline: pretrained weights fail to download."""
+    def build(weights=None, **kw):
+        if weights is not None:
+            raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+        return builder(weights=None, **kw)
+    return build
+
+
 def tiny_config(root: Path, *overrides: str):
     """A synthetic-data config small enough to train in seconds on a CPU."""
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

@@ -6,7 +6,7 @@ import torchvision
 from show_attend.config import load_config
 from show_attend.model.encoder import VGG16Encoder, WeightsUnavailableError, build_encoder, load_vgg16_features_state
 
-from conftest import SHARED_WEIGHTS
+from conftest import SHARED_WEIGHTS, offline
 
 
 @pytest.mark.parametrize("grid, size", [(7, 224), (14, 224), (7, 112)])
@@ -64,14 +64,7 @@ def test_bad_weight_file(tmp_path):
 
 
 def test_offline_imagenet_stops_with_instructions_or_falls_back(monkeypatch):
-    real = torchvision.models.vgg16
-
-    def offline_vgg16(weights=None, **kw):
-        if weights is not None:
-            raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
-        return real(weights=None, **kw)
-
-    monkeypatch.setattr(torchvision.models, "vgg16", offline_vgg16)
+    monkeypatch.setattr(torchvision.models, "vgg16", offline(torchvision.models.vgg16))
     cfg = load_config(None, ["encoder.weights=imagenet"])
     with pytest.raises(WeightsUnavailableError, match="encoder.weights=/path/to/vgg16.pth"):
         build_encoder(cfg.encoder)

@@ -17,7 +17,7 @@ from show_attend.model.encoder import EncoderUnavailableError, WeightsUnavailabl
 from show_attend.model.geometry import adaptive_windows, encoder_geometry, upsample_attention
 from show_attend.model.specs import encoder_spec, feature_dim, resolve_tap
 
-from conftest import tiny_config
+from conftest import offline, tiny_config
 
 timm = pytest.importorskip("timm")  # the [timm] extra (in [dev]): xception
 
@@ -165,14 +165,7 @@ def test_weight_files_by_path_load_exactly_their_tensors(tmp_path):
 
 
 def test_offline_imagenet_names_the_file_to_fetch(monkeypatch):
-    real = torchvision.models.resnet101
-
-    def offline(weights=None, **kw):
-        if weights is not None:
-            raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
-        return real(weights=None, **kw)
-
-    monkeypatch.setattr(torchvision.models, "resnet101", offline)
+    monkeypatch.setattr(torchvision.models, "resnet101", offline(torchvision.models.resnet101))
     cfg = encoder_cfg("resnet101", "encoder.weights=imagenet")
     with pytest.raises(WeightsUnavailableError, match="resnet101-63fe2227.pth") as err:
         build_encoder(cfg)
