@@ -2,7 +2,8 @@
 
 Every file is first written to a temporary name in the same folder (``.<name>.tmp-<pid>``) and then
 renamed over the target with ``os.replace``, so a reader (or a crash, or ``kill -9``) sees the old
-file or the new one, never half of one.
+file or the new one, never half of one. The file gets the mode any newly created file would get
+(0666 less the umask), not the 0600 that some writers (``tempfile``, safetensors) give their files.
 """
 from __future__ import annotations
 
@@ -32,11 +33,25 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
     tmp = temporary_path(path)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it where /proc says it; else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def remove_stale_temporaries(folder: PathLike) -> list[Path]:

@@ -27,6 +27,29 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert json.loads(path.read_text()) == {"x": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_follow_the_umask_not_the_writers_0600(tmp_path, umask):
+    import os
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    def private_copy(tmp):  # a writer that creates its file 0600, as tempfile and safetensors do
+        fd, name = tempfile.mkstemp(dir=tmp.parent)
+        os.close(fd)
+        save_file({"w": torch.zeros(2)}, name)
+        os.replace(name, tmp)
+
+    old = os.umask(umask)
+    try:
+        atomic_write(tmp_path / "w.safetensors", private_copy)
+        atomic_write_json(tmp_path / "m.json", {"x": 1})
+    finally:
+        os.umask(old)
+    for name in ("w.safetensors", "m.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_json_is_strict():
     with pytest.raises(ValueError):
         atomic_write_json("/dev/null", {"x": float("nan")})
