@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["show_attend", "show_attend.*"]),
     # the shipped configs (show-attend train --config NAME) and the serve page travel with the package
-    package_data={"show_attend": ["configs/*.yaml", "serve/page.html"]},
+    package_data={"show_attend": ["configs/*.yaml", "serve/page.html", "pretrained_models/*/*"]},
     include_package_data=True,
     entry_points={"console_scripts": ["show-attend = show_attend.cli:main"]},
     install_requires=[

@@ -1,8 +1,9 @@
 """The Python API: caption your own images with a trained checkpoint.
 
     from show_attend import Captioner
-    captioner = Captioner.from_checkpoint("runs/shapes_demo/best.pt")
-    captioner.caption("photo.jpg")                      # -> "a red circle above a blue square"
+    captioner = Captioner.from_pretrained()             # the shipped Flickr8k model (offline)
+    captioner.caption("photo.jpg")                      # -> "a dog runs through the grass"
+    captioner = Captioner.from_checkpoint("runs/shapes_demo/best.pt")  # a run of your own
     captioner.caption(["a.jpg", "b.png"], beam_size=3)  # -> [str, str]
     result = captioner.caption_with_attention("photo.jpg")[0]  # words, alphas, betas, crop box
 """
@@ -21,11 +22,12 @@ from .data.transforms import ImageLike, ImageTransform, load_image
 from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder
 from .model.decoding import Decoded, decode
-from .model.encoder import GridEncoder, build_encoder
+from .model.encoder import GridEncoder
 from .model.geometry import GridGeometry, encoder_geometry
 from .model.specs import encoder_spec
 from .model.ensemble import DecoderEnsemble
 from .pretrained import load_pretrained, save_pretrained
+from .zoo import DEFAULT_MODEL
 from .utils.runtime import eval_mode, resolve_device
 
 
@@ -89,11 +91,13 @@ class Captioner:
                    [m.cfg.model for m in (first, *others)], [m.cfg.name for m in (first, *others)])
 
     @classmethod
-    def from_pretrained(cls, name_or_folder: Union[str, Path], device: Optional[str] = None,
+    def from_pretrained(cls, name_or_folder: Union[str, Path] = DEFAULT_MODEL, device: Optional[str] = None,
                         encoder_weights: Optional[str] = None) -> "Captioner":
-        """A model folder written by ``show-attend export`` / :meth:`save_pretrained`, or a Hub id
-        (``user/model``, through huggingface_hub, online only). A folder without the VGG16 weights
-        needs ``encoder_weights`` (checked against the sha256 it records) or ``imagenet``."""
+        """A model shipped in the package, by name (default: ``show_attend.zoo.DEFAULT_MODEL``, trained on
+        Flickr8k; offline), a model folder written by ``show-attend export`` / :meth:`save_pretrained`, or
+        a Hub id (``user/model``, through huggingface_hub, online only). A folder without its encoder's
+        weights needs ``encoder_weights`` (checked against the sha256 it records) or ``imagenet``; weights
+        other than those the model was trained on are refused (``EncoderMismatchError``)."""
         model = load_pretrained(name_or_folder, encoder_weights)
         weights = model.cfg.encoder.weights
         if weights not in ("imagenet", "none") and not Path(weights).is_file():
@@ -103,13 +107,16 @@ class Captioner:
                 "which the folder does not hold: pass encoder_weights=/path/to/that/file (--encoder-weights), "
                 "or export the model with --with-encoder-weights")
         decoder = model.decoders[0] if len(model.decoders) == 1 else DecoderEnsemble(model.decoders)
-        return cls(build_encoder(model.cfg.encoder, allow_random_fallback=False), decoder, model.vocab, model.cfg,
-                   device or "auto", model.member_configs, [m["name"] for m in model.info["members"]])
+        return cls(model.build_encoder(), decoder, model.vocab, model.cfg, device or "auto", model.member_configs,
+                   [m["name"] for m in model.info["members"]])
 
-    def save_pretrained(self, folder: Union[str, Path], with_encoder_weights: bool = False) -> Path:
-        """Write this captioner as a portable model folder (see ``show_attend.pretrained``)."""
+    def save_pretrained(self, folder: Union[str, Path], with_encoder_weights: bool = False,
+                        dtype: Optional[torch.dtype] = None) -> Path:
+        """Write this captioner as a portable model folder (see ``show_attend.pretrained``);
+        ``dtype`` torch.float16 halves its size."""
         return save_pretrained(folder, self.members, self.member_configs, self.vocab, self.cfg, names=self.names,
-                               with_encoder_weights=with_encoder_weights)
+                               with_encoder_weights=with_encoder_weights, dtype=dtype,
+                               fingerprint=self.encoder.weights_fingerprint())
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], device: Optional[str] = None,

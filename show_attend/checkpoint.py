@@ -27,6 +27,7 @@ from .data.vocab import Vocabulary
 from .model.decoder import AttentionDecoder, build_decoder
 from .model.encoder import GridEncoder, build_encoder
 from .model.specs import feature_dim
+from .model.weights import check_fingerprint
 from .model.ensemble import DecoderEnsemble
 from .utils.files import atomic_write
 from .utils.runtime import resolve_device
@@ -127,8 +128,11 @@ class Restored:
         return bool(self.payload.get("encoder_block5"))
 
     def build_encoder(self, allow_random_fallback: Optional[bool] = None) -> GridEncoder:
-        """The encoder of the checkpoint's config, with its fine-tuned block 5, on ``device``, eval mode."""
+        """The encoder of the checkpoint's config, with its fine-tuned block 5, on ``device``, eval mode;
+        refused (``EncoderMismatchError``) when its weights are not those the decoder was trained on."""
         encoder = build_encoder(self.cfg.encoder, allow_random_fallback=allow_random_fallback)
+        check_fingerprint(encoder.weights_fingerprint(), self.payload.get("encoder_fingerprint"),
+                          encoder.spec.title, self.cfg.encoder.weights, str(self.path))
         if self.fine_tuned_encoder:
             encoder.load_block5_state(self.payload["encoder_block5"])
         return encoder.to(self.device).eval()

@@ -112,9 +112,13 @@ def extract_main(argv: Argv = None, default_config: Optional[str] = DEFAULT_CONF
 def evaluate_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     from ..evaluation.evaluate import default_eval_dir, evaluate_checkpoint
 
-    parser = parser_for("Decode a split with a checkpoint and score it with pycocoevalcap "
+    parser = parser_for("Decode a split with a checkpoint (or a model folder) and score it with pycocoevalcap "
                         "(BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE when it can run).", prog=prog)
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a .pt file or a run folder")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", type=Path, help="a .pt file or a run folder")
+    which.add_argument("--model", default=None,
+                       help="instead: an exported model folder or a shipped model's name (say where the data lies "
+                            "with --set data.root=...; reports go to evals/<name>/ unless --out)")
     parser.add_argument("--ensemble", nargs="+", type=Path, default=[], metavar="CKPT",
                         help="further checkpoints (same vocabulary and encoder) decoded together with "
                              "--checkpoint, their word probabilities averaged at every step")
@@ -135,8 +139,10 @@ def evaluate_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (as in train.py)")
     args = parser.parse_args(argv)
     setup_logging()
-    ckpt = args.checkpoint
-    run_dir = ckpt if ckpt.is_dir() else ckpt.parent
+    if args.model is not None and args.ensemble:
+        parser.error("--ensemble goes with --checkpoint; export an ensemble into one model folder instead")
+    ckpt = args.checkpoint if args.model is None else args.model
+    run_dir = (ckpt if ckpt.is_dir() else ckpt.parent) if args.model is None else Path("evals") / Path(ckpt).name
     # the default folder is named after the resolved decoding and the split as typed (dev stays dev)
     out = args.out or (lambda settings: default_eval_dir(run_dir, {**settings, "split": args.split}))
     report = evaluate_checkpoint(ckpt, split=args.split, out_dir=out, beam_size=args.beam_size,
@@ -159,7 +165,8 @@ def evaluate_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 # ---------------------------------------------------------------------------------------- caption
 @command
 def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
-    parser = parser_for("Caption image files (JPEG, PNG, any size or mode).", prog=prog)
+    parser = parser_for("Caption image files (JPEG, PNG, any size or mode), with the shipped Flickr8k model "
+                        "unless --model or --checkpoint names another.", prog=prog)
     parser.add_argument("images", nargs="+", type=Path)
     model_args(parser)
     parser.add_argument("--beam-size", type=int, default=None, help="default: the config's decode.beam_size")
@@ -194,9 +201,16 @@ def export_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--with-encoder-weights", action="store_true",
                         help="copy the VGG16 weights into the folder too (about 59 MB), so it needs nothing else")
     parser.add_argument("--encoder-weights", default=None, help="the VGG16 weights file, if it moved")
+    parser.add_argument("--float16", action="store_true",
+                        help="store the weights in float16 (half the size; computation stays float32)")
+    parser.add_argument("--card-notes", type=Path, default=None, metavar="FILE",
+                        help="a markdown file added to the model card (measurements, attribution)")
     args = parser.parse_args(argv)
+    import torch
+
     folder = export_checkpoints(args.checkpoints, args.out, with_encoder_weights=args.with_encoder_weights,
-                                encoder_weights=args.encoder_weights)
+                                encoder_weights=args.encoder_weights, dtype=torch.float16 if args.float16 else None,
+                                card_notes=args.card_notes.read_text(encoding="utf-8") if args.card_notes else "")
     print(f"wrote {folder}/: model.json, vocab.json, decoder-*.safetensors, README.md"
           + (", encoder.safetensors" if args.with_encoder_weights else ""))
     return 0
@@ -267,9 +281,12 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 
     parser = parser_for("A web page and HTTP API: upload an image, see its caption, the beam's alternatives and "
                         "each word's attention (POST /api/caption for JSON, GET /api/health).", prog=prog)
-    parser.add_argument("--model", action="append", required=True, metavar="PATH",
-                        help="an exported model folder (may hold an ensemble), a Hub id, or a checkpoint / run "
-                             "folder; repeat for an ensemble of checkpoints")
+    from ..zoo import DEFAULT_MODEL
+
+    parser.add_argument("--model", action="append", default=None, metavar="PATH",
+                        help="a shipped model's name, an exported model folder (may hold an ensemble), a Hub id, or "
+                             "a checkpoint / run folder; repeat for an ensemble of checkpoints (default: the shipped "
+                             f"{DEFAULT_MODEL}, trained on Flickr8k photos)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="the address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
@@ -291,7 +308,7 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
 
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_pixels=int(args.max_megapixels * 1e6),
                              max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
-    captioner = captioner_from_models(args.model, args.device, args.encoder_weights)
+    captioner = captioner_from_models(args.model or [DEFAULT_MODEL], args.device, args.encoder_weights)
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the model "
               "(there is no authentication); the default 127.0.0.1 keeps it local", file=sys.stderr)
@@ -317,7 +334,8 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     from ..viz.gallery import render_images, render_split_gallery
 
     parser = parser_for("Attention heatmaps over each generated word (the paper's Figure 3), for image "
-                        "files or a gallery of a dataset split with references and per-image CIDEr.", prog=prog)
+                        "files (with the shipped Flickr8k model unless --model or --checkpoint names another) "
+                        "or a gallery of a dataset split with references and per-image CIDEr.", prog=prog)
     parser.add_argument("images", nargs="*", type=Path, help="image files (or use --split)")
     model_args(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")

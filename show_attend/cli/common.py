@@ -122,7 +122,12 @@ def report_failed(failed: Sequence[str], done: int) -> int:
 
 def model_args(parser: argparse.ArgumentParser) -> None:
     """--model (an exported folder or Hub id) or --checkpoint (+ --ensemble), --encoder-weights, --device."""
-    parser.add_argument("--model", default=None, help="an exported model folder (show-attend export) or a Hub id")
+    from ..zoo import DEFAULT_MODEL
+
+    parser.add_argument("--model", default=None,
+                        help="a shipped model's name, an exported model folder (show-attend export) or a Hub id "
+                             f"(default, with no --checkpoint either: the shipped {DEFAULT_MODEL}, trained on "
+                             "Flickr8k photos)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="a .pt file or a run folder")
     parser.add_argument("--ensemble", nargs="+", type=Path, default=[], metavar="CKPT",
                         help="further checkpoints decoded together with --checkpoint (probabilities averaged; "
@@ -132,11 +137,16 @@ def model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_captioner(args: argparse.Namespace, parser: argparse.ArgumentParser):
-    """The Captioner that --model or --checkpoint/--ensemble names."""
+    """The Captioner that --model or --checkpoint/--ensemble names; neither: the shipped default model."""
     from ..api import Captioner
+    from ..zoo import DEFAULT_MODEL
 
-    if (args.model is None) == (args.checkpoint is None):
+    if args.model is not None and args.checkpoint is not None:
         parser.error("give --model FOLDER or --checkpoint CKPT (one of them)")
+    if args.model is None and args.checkpoint is None:
+        if args.ensemble:
+            parser.error("--ensemble goes with --checkpoint")
+        args.model = DEFAULT_MODEL
     if args.model is not None:
         if args.ensemble:
             parser.error("--ensemble goes with --checkpoint; export an ensemble into one --model folder instead")

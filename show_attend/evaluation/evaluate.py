@@ -25,6 +25,7 @@ from ..data.transforms import ImageTransform
 from ..metrics.coco_format import metrics_table_markdown
 from ..metrics.scoring import score_captions
 from ..model.decoding import Decoded, decode
+from ..pretrained import is_model_folder, restore_pretrained
 from ..utils.runtime import eval_mode
 from .grounding import dataset_grounding
 from .report import write_evaluation
@@ -125,9 +126,12 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
     ``ensemble``: further checkpoints decoded together with the first (their word distributions
     averaged, see ``show_attend.model.ensemble``); they must share its vocabulary and encoder settings.
     The first checkpoint's config (data, encoder, decoding) drives the evaluation. ``out_dir`` may
-    be a function of the resolved settings (beam, length penalty, ...), e.g. ``default_eval_dir``."""
+    be a function of the resolved settings (beam, length penalty, ...), e.g. ``default_eval_dir``.
+    ``checkpoint`` may also be an exported model folder or a shipped model's name (``overrides`` then
+    say where the data lies: ``data.root=...``)."""
     split = normalize_split(split)
-    model = restore(checkpoint, device=device, overrides=overrides, encoder_weights=encoder_weights)
+    load = restore_pretrained if is_model_folder(checkpoint) else restore
+    model = load(checkpoint, device=device, overrides=overrides, encoder_weights=encoder_weights)
     cfg, dev = model.cfg, model.device
     decoder, run_name = model.decoder, cfg.name
     if ensemble:

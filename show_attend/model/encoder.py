@@ -37,7 +37,7 @@ import torchvision
 from ..config import check_choice
 from .specs import EncoderSpec, Tap, encoder_spec, native_map_size, resolve_tap
 from .weights import (EncoderUnavailableError, WeightsUnavailableError, load_state_file, normalization,
-                      offline_message)
+                      offline_message, weights_fingerprint)
 
 LOG = logging.getLogger(__name__)
 
@@ -136,6 +136,11 @@ class GridEncoder(nn.Module):
 
     def _map(self, images: torch.Tensor) -> torch.Tensor:
         return self.cnn(images)  # (B, D, n, n)
+
+    def weights_fingerprint(self) -> str:
+        """The fingerprint of the network's weights as they are now (``weights.weights_fingerprint``);
+        taken before fine-tuning changes the last block, it names the ImageNet weights themselves."""
+        return weights_fingerprint(self.cnn.state_dict())
 
     def set_fine_tuning(self, fine_tune_last_block: bool) -> None:
         """Freeze everything, then unfreeze the last block if asked."""

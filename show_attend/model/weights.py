@@ -8,9 +8,10 @@ exported model folder's copy), optionally wrapped as ``{"state_dict": ...}``.
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Optional
 
 import torch
 import torch.nn as nn
@@ -21,6 +22,10 @@ from .specs import EncoderSpec
 
 class WeightsUnavailableError(RuntimeError):
     """ImageNet weights were asked for but could not be obtained (offline)."""
+
+
+class EncoderMismatchError(ValueError):
+    """Encoder weights other than those a decoder was trained on: its annotations would mean nothing to it."""
 
 
 class EncoderUnavailableError(WeightsUnavailableError):
@@ -151,3 +156,28 @@ def native_state(spec: EncoderSpec, weights: str | Path) -> dict[str, torch.Tens
         return {(k if k.startswith("features.") else f"features.{k}"): v for k, v in state.items()
                 if not k.startswith("classifier.")}
     return {k: v for k, v in load_state_file(weights).items() if not k.startswith("fc.")}
+
+
+def weights_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
+    """What identifies a network's weights whatever file holds them: the sha256 of its floating-point
+    tensors rounded to float16, in name order. A float32 original and its float16 copy (an exported
+    folder's) agree; a separately trained network (torchvision's VGG16 against the Oxford one) does not."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        if not tensor.is_floating_point():  # BatchNorm's num_batches_tracked
+            continue
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu", torch.float16).contiguous().numpy().tobytes())  # (numel,) as bytes
+    return h.hexdigest()
+
+
+def check_fingerprint(found: str, expected: Optional[str], title: str, weights: str, model: str) -> None:
+    """Refuse to run a decoder on encoder weights other than those it was trained on (``expected``:
+    the fingerprint the model recorded; None for models written before fingerprints: not checked)."""
+    if expected and found != expected:
+        raise EncoderMismatchError(
+            f"{model} was trained on other {title} weights than {weights!r} (fingerprint {found[:12]}..., "
+            f"the model's {expected[:12]}...): a decoder reads only the features of the encoder it was trained "
+            "with, so its captions would be nonsense. Use the weights its model card names (an exported folder "
+            "with encoder.safetensors needs none).")

@@ -93,6 +93,7 @@ class Trainer:
         encoder = build_encoder(cfg.encoder)
         if encoder.weights_label.startswith("none") and cfg.encoder.weights == "imagenet":
             cfg.encoder.weights = "none"  # record what was really used (offline fallback; precision=auto)
+        self.encoder_fingerprint = None if cfg.encoder.weights == "none" else encoder.weights_fingerprint()
         cfg.encoder.precision = resolve_precision(cfg.encoder.precision, self.device)
         transform = None
         if self.use_cache:
@@ -161,7 +162,7 @@ class Trainer:
             enc_state = self.encoder.block5_state()
         return {
             "decoder": self.decoder.state_dict(), "encoder_block5": enc_state,
-            "config": self.cfg.to_dict(), "vocab": self.vocab.to_dict(),
+            "encoder_fingerprint": self.encoder_fingerprint, "config": self.cfg.to_dict(), "vocab": self.vocab.to_dict(),
             "epoch": self.state.epoch, "step": self.state.step,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
