@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from matplotlib.patches import Rectangle
 from PIL import Image
 
@@ -38,7 +39,7 @@ def test_a_word_is_drawn_with_its_human_box_and_mass(tmp_path):
     assert found[1].boxes == ((0.0, 0.0, 100.0, 100.0),)  # in the file's pixels
     assert found[1].mass == 1.0 and found[1].hit and found[1].uniform == 0.5
     assert word_boxes(["brown", "dog"], alphas[:2], image, photo.size, ImageTransform(112, "squash"),
-                      FrameGrid.of(112, grid_size=7))[0].mass == 0.5  # uniform attention: the box's share
+                      FrameGrid.of(112, grid_size=7))[0].mass == pytest.approx(0.5)  # uniform: the box's share
     fig = plot_attention(photo, words, alphas, word_boxes=found, max_side=None)
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert panels[2].get_title() == "dog\n1.00 in box" and panels[3].get_title() == "runs"
@@ -55,7 +56,8 @@ def test_split_gallery_draws_boxes_and_lists_best_and_worst_words(trained_run, t
     index = render_split_gallery(run_dir / "best.pt", split="val", num=6, out_dir=tmp_path / "gallery",
                                  tokenizer="python", entities=tmp_path / "entities")
     entries = json.loads((tmp_path / "gallery" / "gallery.json").read_text())["entries"]
-    assert all(e["entities"] is not None for e in entries)  # every image is annotated
+    # every image is annotated: each caption with words has its (possibly empty) list of grounded words
+    assert [e["entities"] is not None for e in entries] == [bool(e["caption"]) for e in entries], entries
     words = [w for e in entries for w in e["entities"]]
     page = index.read_text()
     if words:  # the tiny model named an annotated shape
