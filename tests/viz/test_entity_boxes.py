@@ -58,7 +58,7 @@ def test_split_gallery_draws_boxes_and_lists_best_and_worst_words(trained_run, t
     entries = json.loads((tmp_path / "gallery" / "gallery.json").read_text())["entries"]
     # every image is annotated: each caption with words has its (possibly empty) list of grounded words
     assert [e["entities"] is not None for e in entries] == [bool(e["caption"]) for e in entries], entries
-    words = [w for e in entries for w in e["entities"]]
+    words = [w for e in entries for w in (e["entities"] or [])]
     page = index.read_text()
     if words:  # the tiny model named an annotated shape
         assert "Best grounded" in page and "Worst grounded" in page
