@@ -63,3 +63,51 @@ def trained_run(tmp_path_factory):
     cfg = tiny_config(root, "name=tiny")
     run_dir = train(cfg, progress=False)
     return run_dir, cfg
+
+
+#: Flickr30k Entities phrase types given to the shapes (tests of the real-photo grounding).
+TYPES = {"circle": "people", "square": "animals"}  # any other shape: "other"
+
+
+def write_entities_from_shapes(dataset, split: str, root: Path, scale: int = 2) -> int:
+    """A Flickr30k Entities folder for the shapes images in the official format, the captions in
+    reverse order, the annotated size ``scale`` x the file's (so boxes must be scaled back), plus a
+    scene and a notvisual phrase. Returns the number of boxed phrases in the captions."""
+    from show_attend.evaluation.grounding import match_words, noun_phrases
+
+    (root / "Sentences").mkdir(parents=True)
+    (root / "Annotations").mkdir()
+    n_boxed = 0
+    for im in dataset.split(split):
+        objects = im.extra["objects"]
+        lines = []
+        for tokens in im.tokens:
+            chain_of = {}
+            for phrase in noun_phrases(tokens):
+                cands = match_words(tokens, objects)[phrase[-1]]
+                if cands:
+                    chain_of[phrase[0]] = (phrase, cands[0])
+            words, k = [], 0
+            while k < len(tokens):
+                if k in chain_of:
+                    phrase, obj = chain_of[k]
+                    kind = TYPES.get(objects[obj]["shape"], "other")
+                    words.append(f"[/EN#{obj + 1}/{kind} " + " ".join(tokens[i] for i in phrase) + "]")
+                    k = phrase[-1] + 1
+                    n_boxed += 1
+                else:
+                    words.append(tokens[k])
+                    k += 1
+            lines.append(" ".join(words) + " .")
+        lines.append("[/EN#0/notvisual Nothing] in [/EN#99/scene the picture] .")
+        stem = Path(im.file_name).stem
+        (root / "Sentences" / f"{stem}.txt").write_text("\n".join(lines[::-1]) + "\n")
+        w, h = im.extra.get("width", 112), im.extra.get("height", 112)
+        objs = "".join(
+            f"<object><name>{i + 1}</name><bndbox><xmin>{round(o['box'][0] * scale) + 1}</xmin>"
+            f"<ymin>{round(o['box'][1] * scale) + 1}</ymin><xmax>{round(o['box'][2] * scale)}</xmax>"
+            f"<ymax>{round(o['box'][3] * scale)}</ymax></bndbox></object>" for i, o in enumerate(objects))
+        (root / "Annotations" / f"{stem}.xml").write_text(
+            f"<annotation><size><width>{w * scale}</width><height>{h * scale}</height><depth>3</depth></size>"
+            f"{objs}<object><name>99</name><scene>1</scene><nobndbox>0</nobndbox></object></annotation>")
+    return n_boxed

@@ -331,6 +331,7 @@ def _serving_benchmark(args) -> int:
 # ---------------------------------------------------------------------------------------- attention
 @command
 def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
+    from ..viz.boxes import open_entities
     from ..viz.gallery import render_images, render_split_gallery
 
     parser = parser_for("Attention heatmaps over each generated word (the paper's Figure 3), for image "
@@ -347,6 +348,8 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--upsample", default="bilinear", choices=["bilinear", "gaussian", "nearest"])
     parser.add_argument("--cmap", default="jet")
     parser.add_argument("--overlay-alpha", type=float, default=0.6)
+    parser.add_argument("--entities", default=None, help="a Flickr30k Entities folder: draw the human boxes of the "
+                        "words that name an annotated phrase (default: the config's data.entities_dir)")
     args = parser.parse_args(argv)
     if not args.images and not args.split:
         parser.error("give image files or --split")
@@ -358,17 +361,20 @@ def visualize_main(argv: Argv = None, prog: Optional[str] = None) -> int:
         print("no heatmaps: the model has no attention (model.attention=none); "
               "show-attend caption gives its captions")
         return 0
+    entities, note = open_entities(args.entities or captioner.cfg.data.entities_dir)
+    if note:
+        print(note)
     if args.split:
         index = render_split_gallery(args.checkpoint, split=args.split, num=args.num, out_dir=args.out,
                                      beam_size=args.beam_size, encoder_weights=args.encoder_weights,
-                                     captioner=captioner, **style)
+                                     captioner=captioner, entities=entities or "", **style)
         print(f"gallery: {index} (open it in a browser)")
     failed = []
     if args.images:
         print(f"attention shown: {captioner.attention_note}")
         paths, _, failed = readable_images(args.images)
         for path in render_images(captioner, paths, args.out, beam_size=args.beam_size,
-                                  fmt=args.format, gif=args.gif, **style) if paths else []:
+                                  fmt=args.format, gif=args.gif, entities=entities, **style) if paths else []:
             print(path)
     return report_failed(failed, len(args.images) - len(failed))
 
@@ -386,7 +392,7 @@ def results_table_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--epoch", type=int, default=None,
                         help="read each run folder's history.jsonl at this epoch (compare runs at one budget)")
     parser.add_argument("--grounding", action="store_true",
-                        help="tabulate the attention grounding score (evaluations on the synthetic shapes)")
+                        help="tabulate the attention grounding (synthetic shapes, or Flickr30k Entities boxes)")
     args = parser.parse_args(argv)
     if args.grounding and args.epoch is not None:
         parser.error("--grounding reads evaluation folders, not --epoch histories")

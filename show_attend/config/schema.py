@@ -35,6 +35,9 @@ class DataConfig:
     max_caption_length: int = 50  # training captions are clipped to this many words (refs never)
     use_feature_cache: bool = True  # train from cached features (False: run the CNN every step)
     num_workers: int = 0
+    # A Flickr30k Entities folder (Sentences/, Annotations/, as released) for the images of this dataset
+    # (Flickr30k, or Flickr8k by Flickr id): evaluate then scores attention against its human boxes.
+    entities_dir: Optional[str] = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 

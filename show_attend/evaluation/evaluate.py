@@ -27,6 +27,8 @@ from ..metrics.scoring import score_captions
 from ..model.decoding import Decoded, decode
 from ..pretrained import is_model_folder, restore_pretrained
 from ..utils.runtime import eval_mode
+from .entities_grounding import EntitiesGrounding, attention_label
+from .entities_report import entities_lines
 from .grounding import dataset_grounding
 from .report import write_evaluation
 
@@ -34,9 +36,12 @@ from .report import write_evaluation
 @torch.no_grad()
 def decode_loader(decoder, loader: DataLoader, vocab, device: torch.device, *, encoder=None,
                   beam_size: int = 1, max_length: int = 20, length_penalty: float = 0.0,
-                  suppress_unk: bool = True, progress: bool = False, desc: str = "decode"
-                  ) -> dict[str, Decoded]:
-    """Decode every image of an ``ImageDataset`` loader -> {image_id: Decoded}."""
+                  suppress_unk: bool = True, progress: bool = False, desc: str = "decode",
+                  on_batch: Optional[Callable[[torch.Tensor, list[str]], None]] = None) -> dict[str, Decoded]:
+    """Decode every image of an ``ImageDataset`` loader -> {image_id: Decoded}.
+
+    ``on_batch(annotations (B, L, D), image_ids)`` is called on each batch as well (teacher-forced
+    scoring that reuses the batch's features or encoder pass)."""
     out: dict[str, Decoded] = {}
     with eval_mode(encoder):
         for images, image_ids in tqdm(loader, desc=desc, disable=not progress, leave=False):
@@ -46,6 +51,8 @@ def decode_loader(decoder, loader: DataLoader, vocab, device: torch.device, *, e
                                                           max_length=max_length, length_penalty=length_penalty,
                                                           suppress_unk=suppress_unk)):
                 out[image_id] = result
+            if on_batch is not None:
+                on_batch(annotations, list(image_ids))
     return out
 
 
@@ -72,17 +79,20 @@ class EvalReport:
     out_dir: Optional[Path]
     decoded: dict[str, Decoded]
     grounding: dict[str, Any] = field(default_factory=dict)  # the attention grounding score (synthetic shapes)
+    entities_grounding: dict[str, Any] = field(default_factory=dict)  # against Flickr30k Entities boxes
+    entities_note: str = ""  # why Entities grounding was skipped ('' when done or not asked for)
 
     @property
     def grounding_line(self) -> str:
         """One line for the console ('' when the data knows no boxes or the model has no attention)."""
         g = self.grounding
+        real = "\n".join(filter(None, [self.entities_note, entities_lines(self.entities_grounding)]))
         if not g or g.get("hit_rate") is None:
-            return ""
+            return real
         ratio = g["hit_rate"] / g["uniform_hit_rate"] if g.get("uniform_hit_rate") else float("nan")
         return (f"attention grounding: hit rate {g['hit_rate']:.3f} (peak cell inside the named object; uniform "
                 f"attention {g['uniform_hit_rate']:.3f}, {ratio:.1f}x), mass in box {g['mass_in_box']:.3f} "
-                f"(uniform {g['uniform_mass']:.3f}), {g['n_words']} words")
+                f"(uniform {g['uniform_mass']:.3f}), {g['n_words']} words") + ("\n" + real if real else "")
 
 
 def _versions() -> dict[str, str]:
@@ -163,11 +173,17 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
     }
     if ensemble:
         settings["ensemble"] = [str(checkpoint), *map(str, ensemble)]
+    grounder, entities_note = EntitiesGrounding.create(cfg, dataset, split, decoder, model.vocab)
     t0 = time.time()
     decoded = decode_loader(decoder, loader, model.vocab, dev, encoder=encoder, beam_size=settings["beam_size"],
                             max_length=settings["max_length"], length_penalty=settings["length_penalty"],
-                            suppress_unk=d.suppress_unk, progress=progress, desc=f"decode {split}")
-    settings["decode_seconds"] = round(time.time() - t0, 2)
+                            suppress_unk=d.suppress_unk, progress=progress, desc=f"decode {split}",
+                            on_batch=grounder.teacher_force if grounder else None)
+    entities = {}
+    if grounder is not None:
+        decoding = "greedy" if settings["beam_size"] == 1 else f"beam {settings['beam_size']}"
+        entities = grounder.finish(decoded, attention_label(decoder, cfg), decoding)  # with its own "seconds"
+    settings["decode_seconds"] = round(time.time() - t0 - (grounder.seconds if grounder else 0.0), 2)
     references = dataset.references(split)
     report = score(decoded, references, tokenizer=tokenizer)
     settings.update(tokenizer=report.tokenizer, skipped_metrics=dict(report.skipped), notes=list(report.notes),
@@ -182,6 +198,6 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
                          image_names={im.image_id: im.file_name for im in dataset.split(split)},
                          scores=report.scores, settings=settings, table=table,
                          per_image_cider=report.per_image.get("CIDEr", {}),
-                         grounding=grounding)
+                         grounding=grounding, entities_grounding=entities)
     return EvalReport(dict(report.scores), settings, table, Path(out_dir) if out_dir is not None else None,
-                      decoded, grounding)
+                      decoded, grounding, entities, entities_note)

@@ -2,8 +2,9 @@
 
     <out>/results.json      COCO results [{"image_id", "caption"}] (what the COCO server takes)
     <out>/annotations.json  the references in COCO's captions_*.json layout
-    <out>/metrics.json      {"metrics": 0-1 scores, "settings": how they were made, "grounding": ...}
-    <out>/report.md         the table x100, the settings, the grounding score, best and worst images
+    <out>/metrics.json      {"metrics": 0-1 scores, "settings": how they were made, "grounding": ...,
+                            "entities_grounding": ... (with data.entities_dir)}
+    <out>/report.md         the table x100, the settings, the grounding scores, best and worst images
     <out>/samples.txt       image id, file name and caption per line
 """
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any, Optional, Sequence
 from ..metrics.coco_format import write_annotations, write_results
 from ..utils.files import atomic_write_json, atomic_write_text, json_safe
 from ..utils.markdown import markdown_table
+from .entities_report import entities_markdown
 
 
 def write_evaluation(out: Path, *, results: dict[str, str], references: dict[str, list[str]],
                      image_names: dict[str, str], scores: dict[str, float], settings: dict[str, Any],
-                     table: str, per_image_cider: dict[str, float], grounding: dict[str, Any]) -> None:
+                     table: str, per_image_cider: dict[str, float], grounding: dict[str, Any],
+                     entities_grounding: Optional[dict[str, Any]] = None) -> None:
     """Write an evaluation folder (see the module docstring); ``references`` cover ``results``."""
     out.mkdir(parents=True, exist_ok=True)
     write_results(out / "results.json", results)
@@ -26,9 +29,11 @@ def write_evaluation(out: Path, *, results: dict[str, str], references: dict[str
     metrics = {"metrics": dict(scores), "settings": settings}
     if grounding:
         metrics["grounding"] = grounding
+    if entities_grounding:
+        metrics["entities_grounding"] = entities_grounding
     atomic_write_json(out / "metrics.json", json_safe(metrics))
     atomic_write_text(out / "report.md", report_markdown(table, settings, results, references, per_image_cider,
-                                                         grounding))
+                                                         grounding, entities_grounding=entities_grounding))
     atomic_write_text(out / "samples.txt", "".join(
         f"{image_id}\t{image_names.get(image_id, '')}\t{cap}\n" for image_id, cap in results.items()))
 
@@ -62,8 +67,9 @@ def _grounding_lines(grounding: dict[str, Any]) -> list[str]:
 
 def report_markdown(table: str, settings: dict[str, Any], results: dict[str, str],
                     refs: dict[str, list[str]], per_image: dict[str, float], grounding: dict[str, Any],
-                    n: int = 5) -> str:
-    """``report.md``: the metrics table, how it was made, the grounding score, the best and worst images."""
+                    n: int = 5, entities_grounding: Optional[dict[str, Any]] = None) -> str:
+    """``report.md``: the metrics table, how it was made, the grounding scores (synthetic shapes; Flickr30k
+    Entities), the best and worst images."""
     lines = [f"# Evaluation: {settings['split']} split, beam {settings['beam_size']}", "",
              f"Checkpoint `{settings['checkpoint']}` (epoch {settings['epoch']}); {settings['images']} images; "
              f"encoder {settings['encoder']} ({settings['encoder_weights']}), grid "
@@ -73,6 +79,8 @@ def report_markdown(table: str, settings: dict[str, Any], results: dict[str, str
         lines += ["Skipped: " + "; ".join(f"{k} ({v})" for k, v in settings["skipped_metrics"].items()), ""]
     if grounding:
         lines += _grounding_lines(grounding)
+    if entities_grounding:
+        lines += entities_markdown(entities_grounding)
     if per_image:
         ranked = sorted(per_image, key=lambda k: per_image[k])
         for title, ids in (("Best", ranked[::-1][:n]), ("Worst", ranked[:n])):

@@ -8,7 +8,8 @@ instead: ``read_history_row("runs/abl_lambda0", epoch=3)`` takes the validation 
 epoch (the trainer's greedy or small-beam decoding, scored by the same pycocoevalcap code).
 
 ``grounding_markdown(rows)`` tabulates the attention grounding score of evaluations on the synthetic
-shapes data instead (hit rate and mass in box against the uniform baselines).
+shapes data instead (hit rate and mass in box against the uniform baselines), or, for evaluations
+with Flickr30k Entities boxes (``data.entities_dir``), their real-photo grounding (``entities_report``).
 
 Each row says what produced it (run, objective, encoder weights, grid, beam, split, images) next
 to the scores, shown x100 as in the paper's Table 1, so a table in RESULTS.md is never typed by hand.
@@ -22,6 +23,7 @@ from typing import Any, Optional, Sequence, Union
 from ..config import weights_label
 from ..metrics.names import SHORT_LABELS, TABLE_METRICS as COLUMNS
 from ..utils.markdown import markdown_table
+from .entities_report import entities_results_markdown
 
 
 def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, Any]:
@@ -35,7 +37,8 @@ def read_row(path: Union[str, Path], label: Optional[str] = None) -> dict[str, A
     settings = data.get("settings", {})
     return {
         "label": label or settings.get("run") or path.parent.name,
-        "grounding": data.get("grounding", {}), "settings": settings,
+        "grounding": data.get("grounding", {}), "entities_grounding": data.get("entities_grounding", {}),
+        "settings": settings,
         "objective": settings.get("objective", "xe"),
         "weights": weights_label(settings.get("encoder_weights", "?")),
         "grid": settings.get("grid_size"), "beam": settings.get("beam_size"),
@@ -98,6 +101,8 @@ def grounding_markdown(rows: Sequence[dict[str, Any]]) -> str:
     attention, hit rate and mass-in-box next to their uniform-attention baselines, the near-miss
     rate (peak cell overlapping the box) and the mean peak offset from the box centre, and BLEU-4."""
     from ..model.geometry import pools_block5
+    if rows and all(r.get("entities_grounding") for r in rows):  # scored against Flickr30k Entities boxes
+        return entities_results_markdown(rows)
     head = ["configuration", "texture", "input", "grid", "pool", "annotations", "location", "h0", "lambda", "beam",
             "split", "hit rate", "uniform hit", "hit / uniform", "mass in box", "uniform mass",
             "mass / uniform", "peak on or next to box", "uniform", "peak offset (cells)", "B-4"]

@@ -154,7 +154,7 @@ def plot_attention(image: Image.Image, words: Sequence[str], alphas: Any, betas:
                    sigma: float = DEFAULT_SIGMA, ncols: int = 5, title: Optional[str] = None,
                    normalize: str = "per_word", panel_width: float = 2.4, dpi: int = 100,
                    max_side: Optional[int] = 512, fontsize: float = 11.0,
-                   geometry: Optional[GridGeometry] = None) -> Figure:
+                   geometry: Optional[GridGeometry] = None, word_boxes: Optional[Sequence[Any]] = None) -> Figure:
     """The paper's Figure 3 layout: the photo (titled with the sentence), then one panel per word.
 
     Args:
@@ -175,6 +175,9 @@ def plot_attention(image: Image.Image, words: Sequence[str], alphas: Any, betas:
             are downscaled for display (None keeps full resolution).
         geometry: where the encoder's cells lie (``model.geometry.encoder_geometry``); None: they tile
             the crop box (VGG).
+        word_boxes: per word None or an object with ``boxes`` ((x0, y0, x1, y1) in the photo's pixels)
+            and ``mass`` (the word's attention inside them), e.g. Flickr30k Entities' human boxes
+            (``evaluation.entities_grounding.word_boxes``): drawn over the word's panel, the mass in its label.
 
     Returns:
         A ``matplotlib.figure.Figure`` (not attached to pyplot); save with
@@ -185,6 +188,8 @@ def plot_attention(image: Image.Image, words: Sequence[str], alphas: Any, betas:
     if len(words) != grids.shape[0]:
         raise ValueError(f"{len(words)} words but {grids.shape[0]} attention maps")
     beta = _beta_values(betas, len(words))
+    if word_boxes is not None and len(word_boxes) != len(words):
+        raise ValueError(f"{len(words)} words but {len(word_boxes)} word boxes")
     disp, box = _display_image(image, crop_box, max_side)
     rgb = _rgb_array(disp)
     heats = _normalized_heats(disp, grids, box, upsample, sigma, normalize, geometry)
@@ -208,10 +213,25 @@ def plot_attention(image: Image.Image, words: Sequence[str], alphas: Any, betas:
     for t, word in enumerate(words):
         ax = axes[t + 1]
         ax.imshow(blend_heatmap(rgb, heats[t], cmap=cmap, overlay_alpha=overlay_alpha))
-        ax.set_title(word_label(word, None if beta is None else float(beta[t])), fontsize=fontsize)
+        label = word_label(word, None if beta is None else float(beta[t]))
+        found = word_boxes[t] if word_boxes is not None else None
+        if found is not None:
+            _draw_boxes(ax, found.boxes, disp.size[0] / image.size[0], disp.size[1] / image.size[1])
+            label += f"\n{found.mass:.2f} in box"
+        ax.set_title(label, fontsize=fontsize)
     if title:
         fig.suptitle(title, fontsize=fontsize + 2)
     return fig
+
+
+def _draw_boxes(ax: Any, boxes: Sequence[Sequence[float]], sx: float, sy: float) -> None:
+    """Human boxes (photo pixels) as white-edged rectangles on a panel drawn at scale (sx, sy)."""
+    from matplotlib.patches import Rectangle
+
+    for x0, y0, x1, y1 in boxes:  # imshow puts pixel i's centre at i: its left edge at -0.5
+        for color, width in (("black", 3.0), ("white", 1.5)):
+            ax.add_patch(Rectangle((x0 * sx - 0.5, y0 * sy - 0.5), (x1 - x0) * sx, (y1 - y0) * sy, fill=False,
+                                   edgecolor=color, linewidth=width))
 
 
 def save_attention_figure(fig: Figure, path: Union[str, Path], dpi: Optional[int] = None) -> Path:

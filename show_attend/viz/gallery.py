@@ -35,6 +35,7 @@ import numpy as np
 
 from ..utils.files import atomic_write_json, atomic_write_text
 from .attention import FIGURE_SUFFIXES, plot_attention, save_attention_figure, save_attention_gif
+from .boxes import best_worst_html, open_entities, result_word_boxes, word_records
 
 PathLike = Union[str, Path]
 CIDER_PLACEHOLDER = "<none>"  # caption given to the split's images outside the gallery (scores dropped)
@@ -52,6 +53,7 @@ class GalleryEntry:
     references: list[str] = field(default_factory=list)
     cider: Optional[float] = None
     grounding: Optional[dict[str, Any]] = None
+    entities: Optional[list[dict[str, Any]]] = None  # words drawn with their human boxes (Flickr30k Entities)
 
 
 # --------------------------------------------------------------------------- file names
@@ -93,8 +95,9 @@ def _gif_kwargs(plot_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _render_result(result: Any, stem: str, out_dir: Path, suffixes: Sequence[str], gif: bool,
-                   plot_kwargs: dict[str, Any]) -> list[Path]:
-    """Write the figure(s) (and GIF) of one ``AttentionResult``; returns the paths written."""
+                   plot_kwargs: dict[str, Any], word_boxes: Optional[Sequence[Any]] = None) -> list[Path]:
+    """Write the figure(s) (and GIF) of one ``AttentionResult``; returns the paths written.
+    ``word_boxes``: per word its human boxes and mass (``viz.boxes``), drawn on the figure."""
     d = result.decoded
     words = list(d.words)
     g = int(result.grid_size)
@@ -102,7 +105,8 @@ def _render_result(result: Any, stem: str, out_dir: Path, suffixes: Sequence[str
     alphas = d.alphas if words and d.alphas is not None else np.zeros((0, g, g))
     betas = d.betas if words else None
     geometry = getattr(result, "geometry", None)  # where the encoder's cells lie
-    fig = plot_attention(result.image, words, alphas, betas, result.crop_box, geometry=geometry, **plot_kwargs)
+    fig = plot_attention(result.image, words, alphas, betas, result.crop_box, geometry=geometry,
+                         word_boxes=word_boxes if words else None, **plot_kwargs)
     paths = [save_attention_figure(fig, out_dir / f"{stem}{suffix}") for suffix in suffixes]
     fig.clear()
     if gif and words:
@@ -120,7 +124,7 @@ def _caption_in_chunks(captioner: Any, images: Sequence[PathLike], beam_size: Op
 
 def render_images(captioner: Any, image_paths: Sequence[PathLike], out_dir: PathLike, *,
                   beam_size: Optional[int] = None, fmt: Union[str, Sequence[str]] = "png",
-                  gif: bool = False, **plot_kwargs: Any) -> list[Path]:
+                  gif: bool = False, entities: Any = None, **plot_kwargs: Any) -> list[Path]:
     """Caption image files and save their attention figures (Figure 3 of the paper).
 
     Args:
@@ -131,6 +135,8 @@ def render_images(captioner: Any, image_paths: Sequence[PathLike], out_dir: Path
         beam_size: defaults to the checkpoint's ``decode.beam_size``; 1 is greedy.
         fmt: ``"png"``, ``"pdf"``, ``"svg"`` or a sequence of them (one file each).
         gif: also write ``<stem>.gif``, one frame per word.
+        entities: a Flickr30k Entities folder or reader: images it annotates (by Flickr id) get the
+            human boxes of the words that name an annotated phrase drawn over their heatmaps.
         **plot_kwargs: options of :func:`show_attend.visualize.plot_attention` (``cmap``,
             ``upsample``, ``normalize``, ``ncols``, ``dpi``, ...); those the GIF writer knows are
             passed to it as well.
@@ -147,8 +153,10 @@ def render_images(captioner: Any, image_paths: Sequence[PathLike], out_dir: Path
     stems = [_unique(safe_stem(Path(p).name), used) for p in images]
     written: list[Path] = []
     captions: dict[str, str] = {}
+    entities = open_entities(entities)[0]
     for path, stem, result in zip(images, stems, _caption_in_chunks(captioner, images, beam_size)):
-        written += _render_result(result, stem, out, suffixes, gif, plot_kwargs)
+        boxes = result_word_boxes(result, entities, Path(path).name, captioner.cfg)
+        written += _render_result(result, stem, out, suffixes, gif, plot_kwargs, boxes)
         captions[str(path)] = result.caption
     atomic_write_json(out / "captions.json", captions)
     return written
@@ -211,7 +219,8 @@ def render_split_gallery(checkpoint: PathLike, split: str = "test", num: int = 2
                          out_dir: Optional[PathLike] = None, *, beam_size: Optional[int] = None,
                          encoder_weights: Optional[str] = None, seed: int = 0,
                          device: Optional[str] = None, fmt: Union[str, Sequence[str]] = "png",
-                         gif: bool = False, tokenizer: str = "auto", captioner: Any = None, **plot_kwargs: Any) -> Path:
+                         gif: bool = False, tokenizer: str = "auto", captioner: Any = None, entities: Any = None,
+                         **plot_kwargs: Any) -> Path:
     """Caption ``num`` images of a split with a checkpoint and write an HTML attention gallery.
 
     Args:
@@ -226,6 +235,8 @@ def render_split_gallery(checkpoint: PathLike, split: str = "test", num: int = 2
         fmt, gif, **plot_kwargs: as in :func:`render_images`; the page shows the first format.
         tokenizer: for CIDEr (``auto``: Java PTBTokenizer when available, as in evaluation).
         captioner: that checkpoint's ``Captioner``, when the caller already built it.
+        entities: a Flickr30k Entities folder or reader (default: the config's ``data.entities_dir``):
+            human boxes over the words' heatmaps, and the best and worst grounded words on the page.
 
     Writes ``<out_dir>/figures/<stem>.png`` per image, ``gallery.json`` (everything on the page) and
     ``index.html``. Returns the path of ``index.html``.
@@ -249,16 +260,18 @@ def render_split_gallery(checkpoint: PathLike, split: str = "test", num: int = 2
     fig_dir.mkdir(parents=True, exist_ok=True)
     suffixes = _formats(fmt)
     beam = beam_size or cfg.decode.beam_size
+    entities = open_entities(entities if entities is not None else cfg.data.entities_dir)[0]
 
     used: set[str] = set()
     entries: list[GalleryEntry] = []
     paths = [dataset.image_dir / im.file_name for im in chosen]
     for im, path, result in zip(chosen, paths, _caption_in_chunks(captioner, paths, beam)):
         stem = _unique(safe_stem(im.file_name), used)
-        files = _render_result(result, stem, fig_dir, suffixes, gif, plot_kwargs)
+        boxes = result_word_boxes(result, entities, im.file_name, cfg)
+        files = _render_result(result, stem, fig_dir, suffixes, gif, plot_kwargs, boxes)
         entry = GalleryEntry(name=stem, source=str(path), caption=result.caption,
                              figures=[f"figures/{p.name}" for p in files], image_id=im.image_id,
-                             references=list(im.captions))
+                             references=list(im.captions), entities=word_records(result.decoded.words, boxes))
         if im.extra.get("objects"):
             entry.grounding = _grounding_of(result, im.extra["objects"])
         entries.append(entry)
@@ -359,7 +372,7 @@ def write_index_html(out_dir: PathLike, entries: Sequence[GalleryEntry],
         body.append("\n".join(parts))
     page = ("<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
             f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(head) + "\n" + "\n".join(body) + "\n</body>\n</html>\n")
+            + "\n".join(head) + "\n" + best_worst_html(entries) + "\n" + "\n".join(body) + "\n</body>\n</html>\n")
     path = out / "index.html"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, page)
