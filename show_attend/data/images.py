@@ -70,6 +70,26 @@ def open_image(image: Union[ImageLike, bytes], max_pixels: int = DEFAULT_MAX_PIX
     return _decode(path, path, max_pixels)
 
 
+def image_size(path: Union[str, Path]) -> tuple[int, int]:
+    """(width, height) of an image file as :func:`open_image` returns it (EXIF orientation applied),
+    from its header only (no decode). Raises :class:`ImageError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageNotFoundError(path, "file not found")
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            try:
+                orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation
+            except (OSError, ValueError, TypeError, KeyError, SyntaxError):
+                orientation = 1
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image, or a format PIL cannot read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(path, f"unreadable image header ({exc})") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # 5-8 turn the image by 90 degrees
+
+
 def _decode(source: Union[Path, BinaryIO], path: Union[str, Path], max_pixels: int) -> Image.Image:
     """Open and fully decode ``source`` (a file or its bytes), the errors naming ``path``."""
     try:

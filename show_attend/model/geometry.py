@@ -118,18 +118,23 @@ def upsample_attention(alpha_grid: Any, out_w: int, out_h: int, mode: str = "bil
         bilinear and nearest; the sum is about alpha.sum() * out_w * out_h / g**2.
     """
     a = as_grid(alpha_grid)
+    wy, wx = upsample_weights(a.shape[0], out_w, out_h, mode, sigma, geometry)
+    return separable(wy, a, wx)
+
+
+def upsample_weights(g: int, out_w: int, out_h: int, mode: str = "bilinear", sigma: float = DEFAULT_SIGMA,
+                     geometry: Optional["GridGeometry"] = None) -> tuple[np.ndarray, np.ndarray]:
+    """The separable weights of :func:`upsample_attention`: (wy (out_h, g), wx (out_w, g)), so that the
+    upsampled map of a (g, g) alpha is ``wy @ alpha @ wx.T``."""
     if out_w <= 0 or out_h <= 0:
         raise ValueError(f"output size must be positive, got {out_w}x{out_h}")
-    g = a.shape[0]
     if geometry is None or geometry.uniform:
         uy, ux = cell_coords(int(out_h), g), cell_coords(int(out_w), g)
     else:
         geometry.check(g)
         uy = geometry.cells((np.arange(int(out_h), dtype=np.float64) + 0.5) / int(out_h))
         ux = geometry.cells((np.arange(int(out_w), dtype=np.float64) + 0.5) / int(out_w))
-    wy = axis_weights(uy, g, mode, sigma)
-    wx = axis_weights(ux, g, mode, sigma)
-    return separable(wy, a, wx)
+    return axis_weights(uy, g, mode, sigma), axis_weights(ux, g, mode, sigma)
 
 
 def pools_block5(grid_size: int, image_size: int, encoder: str = "vgg16") -> bool:
