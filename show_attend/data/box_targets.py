@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..utils.files import atomic_write, atomic_write_json, remove_stale_temporaries
 from .features import images_stamps
@@ -89,10 +90,50 @@ def _stamps(dataset, split: str, entities_dir: str | Path) -> dict[str, str]:
 
 def build_box_targets(dataset, split: str, encoder_cfg, entities_dir: str | Path, progress: bool = True
                       ) -> BoxTargets:
-    """Read the Entities files of the split's images and make the targets (no cache)."""
-    from .entities import supervision_masks
+    """Read the Entities files of the split's images and make the targets (no cache): each caption is
+    aligned to its Entities sentence by text, each token to its phrase; a scorable phrase's chain
+    (``EntitiesImage.region``) becomes one mask row per image, its boxes mapped into the encoder's frame."""
+    from ..model.geometry import encoder_geometry
+    from .boxes import FrameGrid, chain_boxes
+    from .entities import Entities, aligned_sentences, token_phrases
+    from .images import image_size
+    from .transforms import ImageTransform
 
-    return supervision_masks(dataset, split, encoder_cfg, entities_dir, progress=progress)
+    entities = Entities(entities_dir)
+    grid = FrameGrid.of(encoder_cfg.image_size, encoder_geometry(encoder_cfg))
+    transform = ImageTransform(encoder_cfg.image_size, encoder_cfg.resize_mode, encoder_cfg.name)
+    images = dataset.split(split)
+    masks: list[np.ndarray] = []
+    links: list[tuple[int, int, int, int]] = []
+    annotated = aligned = captions = 0
+    for image_row, im in enumerate(tqdm(images, desc=f"{split} box targets", unit="img", disable=not progress)):
+        captions += len(im.tokens)
+        annotation = entities.get(im.file_name)
+        if annotation is None:
+            continue
+        annotated += 1
+        sentences = aligned_sentences(im.tokens, annotation)
+        aligned += sum(s is not None for s in sentences)
+        framed = chain_boxes(annotation, image_size(dataset.image_dir / im.file_name), transform)
+        rows: dict[str, int] = {}  # chain -> mask row (-1: nothing of it left on the grid)
+        for caption, (tokens, sentence) in enumerate(zip(im.tokens, sentences)):
+            if sentence is None:
+                continue
+            for pos, phrase in enumerate(token_phrases(tokens, sentence)):
+                if phrase is None or annotation.region(phrase) is None or phrase.chain not in framed:
+                    continue
+                if phrase.chain not in rows:
+                    cover = grid.cell_mask(framed[phrase.chain])  # (L,) in [0, 1]
+                    rows[phrase.chain] = len(masks) if cover.sum() > 0 else -1
+                    if cover.sum() > 0:
+                        masks.append((cover / cover.sum()).astype(np.float32))
+                if rows[phrase.chain] >= 0:
+                    links.append((image_row, caption, pos, rows[phrase.chain]))
+    summary = {"images": len(images), "with Entities files": annotated, "captions": captions,
+               "aligned captions": aligned, "supervised words": len(links), "regions": len(masks)}
+    LOG.info("%s split box targets: %s", split, ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return BoxTargets([im.image_id for im in images], np.asarray(masks, np.float32).reshape(-1, grid.g * grid.g),
+                      np.asarray(links, np.int64).reshape(-1, 4), summary)
 
 
 def save_box_targets(path: Path, targets: BoxTargets, index: dict[str, Any]) -> None:

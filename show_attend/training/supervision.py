@@ -17,12 +17,12 @@ inside one cell). ``supervised_words``: their count in the batch.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import torch
 
 from ..data.box_targets import BoxTargets
+from ..data.entities import Entities
 from ..data.loaders import CaptionDataset, SupervisedCaptionDataset, collate_supervised
 from ..model.decoder import DecoderOutput
 from ..model.losses import attention_supervision_loss
@@ -40,9 +40,7 @@ def check_supervision(cfg) -> None:
         raise ValueError(f"train.attention_supervision={weight} needs the human boxes: set data.entities_dir to "
                          "the Flickr30k Entities folder (the one holding Sentences/ and Annotations/), e.g. "
                          "--set data.entities_dir=/path/to/flickr30k_entities, or set train.attention_supervision=0")
-    if not Path(cfg.data.entities_dir).is_dir():
-        raise FileNotFoundError(f"data.entities_dir={cfg.data.entities_dir}: no such folder (it should hold the "
-                                "Flickr30k Entities Sentences/ and Annotations/)")
+    Entities(cfg.data.entities_dir)  # EntitiesError naming the expected layout when it is not such a folder
     if cfg.model.attention == "none":
         raise ValueError("train.attention_supervision needs a decoder with attention; model.attention is none")
 
