@@ -18,7 +18,7 @@ RESUME_MAY_CHANGE = (
     "name", "device", "output_dir", "train.epochs", "train.log_every", "train.val_every", "train.val_beam_size",
     "train.val_max_images", "train.early_stop_patience", "train.max_steps", "train.skip_nonfinite",
     "optim.lr", "optim.encoder_lr", "optim.grad_clip", "data.root", "data.image_dir", "data.cache_dir",
-    "data.karpathy_json", "data.num_workers", "encoder.batch_size", "encoder.weights", "decode.beam_size",
+    "data.karpathy_json", "data.entities_dir", "data.num_workers", "encoder.batch_size", "encoder.weights", "decode.beam_size",
     "decode.max_length", "decode.length_penalty", "decode.suppress_unk")
 #: Setting prefixes an evaluation or captioning may override on a checkpoint's config.
 REUSE_MAY_CHANGE = ("name", "seed", "device", "output_dir", "data.", "decode.", "train.", "optim.",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -80,11 +81,15 @@ def targets_path(cache_dir: str | Path, encoder_cfg, split: str) -> Path:
 
 def _stamps(dataset, split: str, entities_dir: str | Path) -> dict[str, str]:
     """What the cache must match: the Entities files, the split's images (names, sizes, times) and captions."""
-    root = Path(entities_dir)
-    files = sorted(p for sub in ("Sentences", "Annotations") if (root / sub).is_dir() for p in (root / sub).iterdir())
+    entities = hashlib.sha256()
+    for sub in ("Sentences", "Annotations"):  # names, sizes and times (os.scandir: 31k files of Flickr30k in ms)
+        folder = Path(entities_dir) / sub
+        listing = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)) \
+            if folder.is_dir() else []
+        entities.update(json.dumps([sub, listing]).encode())
     images = dataset.split(split)
     captions = hashlib.sha256(json.dumps([[im.image_id, im.tokens] for im in images]).encode()).hexdigest()[:16]
-    return {"format": str(FORMAT_VERSION), "entities": images_stamps(files),
+    return {"format": str(FORMAT_VERSION), "entities": entities.hexdigest()[:16],
             "images": images_stamps([dataset.image_dir / im.file_name for im in images]), "captions": captions}
 
 

@@ -4,6 +4,7 @@ attention, and the acceptance test (more attention mass in the box than the same
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,35 @@ def test_hard_attention_is_supervised_through_its_distribution(tmp_path):
                       "model.attention=hard", "train.epochs=1", "train.val_metric=loss")
     row = json.loads((train(cfg, progress=False) / "history.jsonl").read_text().splitlines()[0])
     assert 0 < row["train_supervision"] < 2 * np.log(49) and row["train_supervised_words"] > 0
+
+
+def _ddp_worker(rank: int, world: int, port: int, root: str, entities: str, out: str) -> None:
+    import os
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    trainer = Trainer(tiny_config(Path(root), "name=ddp", "train.epochs=1", "train.val_every=5",
+                                  "train.attention_supervision=2.0", f"data.entities_dir={entities}"), progress=False)
+    trainer.fit()
+    torch.save(trainer.decoder.state_dict(), Path(out) / f"rank{rank}.pt")
+    trainer.dist.close()
+
+
+def test_two_processes_with_supervision_match_one_process(tmp_path):
+    """torchrun: each rank's supervision mean is weighted by its share of the batch's supervised words, so 2
+    processes train as 1 does (the tolerance of tests/training/test_distributed.py)."""
+    import torch.multiprocessing as mp
+
+    from test_distributed import TOLERANCE, _free_port
+
+    entities = shapes_entities(tiny_config(tmp_path / "one"), tmp_path / "entities")
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "two"), str(entities), str(tmp_path)), nprocs=2,
+             join=True)
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    single = Trainer(tiny_config(tmp_path / "one", "name=one", "train.epochs=1", "train.val_every=5",
+                                 "train.attention_supervision=2.0", f"data.entities_dir={entities}"), progress=False)
+    single.fit()
+    worst = max(float((single.decoder.state_dict()[k] - rank0[k]).abs().max()) for k in rank0)
+    print(f"largest parameter difference with supervision, 2 processes vs 1: {worst:.2e}")
+    assert worst < TOLERANCE, worst
