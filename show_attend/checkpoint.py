@@ -12,6 +12,7 @@ training (``init_from``, ``--resume``) all go through it or through :func:`load_
 """
 from __future__ import annotations
 
+import logging
 import pickle
 import random
 import zipfile
@@ -33,6 +34,7 @@ from .utils.files import atomic_write
 from .utils.runtime import resolve_device
 
 FORMAT = "show-attend/1"
+LOG = logging.getLogger(__name__)
 
 
 def rng_state() -> dict[str, Any]:
@@ -109,6 +111,24 @@ def load_weights(payload: dict[str, Any], decoder: torch.nn.Module,
     decoder.load_state_dict(payload["decoder"])
     if payload.get("encoder_block5") and encoder is not None:
         encoder.load_block5_state(payload["encoder_block5"])
+
+
+def init_weights_from(path: str | Path, cfg: Config, vocab: Vocabulary, decoder: torch.nn.Module,
+                      encoder: Optional[GridEncoder] = None, device: str | torch.device = "cpu") -> None:
+    """``train.init_from``: start a run from another run's weights, refused (with the reason) when its
+    vocabulary or decoder settings differ from ``cfg``'s."""
+    ckpt = load_checkpoint(path, map_location=device)
+    if ckpt["vocab"] != vocab.to_dict():
+        raise ValueError(f"train.init_from={path}: its vocabulary differs from this dataset's "
+                         "(same data settings and min_word_count needed)")
+    # (read through config_from_dict: a key that an older checkpoint lacks takes its default)
+    theirs, ours = config_from_dict(ckpt["config"]).to_dict()["model"], cfg.to_dict()["model"]
+    differ = [f"model.{k}: {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs[k] != ours[k]]
+    if differ:
+        raise ValueError(f"train.init_from={path}: its decoder was built with other settings ("
+                         + "; ".join(differ) + "); set them as that run did")
+    load_weights(ckpt, decoder, encoder)
+    LOG.info("initialised the weights from %s (epoch %s)", path, ckpt.get("epoch"))
 
 
 @dataclass

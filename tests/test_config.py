@@ -158,6 +158,7 @@ def _changed(a, b):
     ("flickr8k_vgg16_7x7_ln", "flickr8k_vgg16_7x7", ["model.annotation_norm", "name"]),
     ("flickr8k_vgg16_7x7_ln_scst", "flickr8k_vgg16_7x7_scst", ["model.annotation_norm", "name", "train.init_from"]),
     ("flickr8k_vgg16_7x7_ln_seed1", "flickr8k_vgg16_7x7_ln", ["name", "seed"]),
+    ("flickr8k_vgg16_7x7_ln_sup", "flickr8k_vgg16_7x7_ln", ["data.entities_dir", "name", "train.attention_supervision"]),
     ("flickr8k_vgg16_7x7_ln_seed1_scst", "flickr8k_vgg16_7x7_ln_scst", ["name", "seed", "train.init_from"]),
     ("shapes_grounding", "shapes_demo", ["encoder.allow_random_fallback", "encoder.channels_last",
                                          "encoder.precision", "name"]),

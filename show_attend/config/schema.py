@@ -36,7 +36,8 @@ class DataConfig:
     use_feature_cache: bool = True  # train from cached features (False: run the CNN every step)
     num_workers: int = 0
     # A Flickr30k Entities folder (Sentences/, Annotations/, as released) for the images of this dataset
-    # (Flickr30k, or Flickr8k by Flickr id): evaluate then scores attention against its human boxes.
+    # (Flickr30k, or Flickr8k by Flickr id): evaluate scores attention against its human boxes, and
+    # train.attention_supervision teaches attention with the train split's boxes.
     entities_dir: Optional[str] = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
@@ -133,6 +134,12 @@ class TrainConfig:
     # A batch whose loss or gradient is not finite (NaN/inf) stops training with a message, keeping the
     # last good checkpoint; up to this many such batches per run are skipped (counted) instead.
     skip_nonfinite: int = 0
+    # Attention supervision (Liu et al. 2017's strong supervision; 0: off): for the words of the boxed
+    # phrases of the train captions (data.entities_dir), this weight times -sum_i m_i log alpha_ti, m
+    # the phrase's boxes averaged onto the grid and normalised, averaged over those words. Under
+    # objective=scst it applies to an extra teacher-forced pass of the batch images' reference
+    # captions that have boxed words (that term only; the samples get the reward alone).
+    attention_supervision: float = 0.0
     # xe: cross-entropy with teacher forcing (the paper); scst: self-critical training with a
     # CIDEr-D reward (Rennie et al. 2017), usually started from an xe run with init_from.
     objective: Literal["xe", "scst"] = "xe"

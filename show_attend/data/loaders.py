@@ -12,6 +12,7 @@ from typing import Iterator, Optional, Sequence
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from .box_targets import BoxTargets
 from .features import FeatureStore
 from .transforms import ImageTransform
 from .vocab import Vocabulary
@@ -51,12 +52,14 @@ class CaptionDataset(Dataset):
                  store: Optional[FeatureStore] = None, transform: Optional[ImageTransform] = None):
         self.source = _ImageSource(dataset, split, store, transform)
         self.items: list[tuple[str, list[int]]] = []
+        self.caption_index: list[int] = []  # item -> which of its image's captions it is
         for im in dataset.split(split):
             if not self.source.usable(im.image_id):
                 continue
-            for toks in im.tokens:
+            for k, toks in enumerate(im.tokens):
                 if toks:
                     self.items.append((im.image_id, vocab.encode(toks, max_words)))
+                    self.caption_index.append(k)
         if not self.items:
             raise ValueError(f"split {split!r} has no captions")
         self.lengths = [len(ids) for _, ids in self.items]
@@ -67,6 +70,27 @@ class CaptionDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_id, ids = self.items[i]
         return self.source.get(image_id), torch.tensor(ids, dtype=torch.long)
+
+
+class SupervisedCaptionDataset(Dataset):
+    """The items of a :class:`CaptionDataset` with their attention targets (``data.box_targets``):
+    (image tensor, caption ids, targets (T, L)), row t the box mask of the word step t predicts."""
+
+    def __init__(self, captions: CaptionDataset, targets: BoxTargets):
+        self.captions, self.targets = captions, targets
+        self.items, self.lengths = captions.items, captions.lengths
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def caption(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item ``i`` without its image: (caption ids (T+1,), targets (T, L))."""
+        image_id, ids = self.items[i]
+        return torch.tensor(ids, dtype=torch.long), self.targets.steps(image_id, self.captions.caption_index[i],
+                                                                       len(ids) - 2)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (self.captions.source.get(self.items[i][0]), *self.caption(i))
 
 
 class ImageDataset(Dataset):
@@ -95,6 +119,16 @@ def collate_captions(batch: Sequence[tuple[torch.Tensor, torch.Tensor]], pad_id:
     for i, (_, ids) in enumerate(batch):
         captions[i, : len(ids)] = ids
     return images, captions
+
+
+def collate_supervised(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], pad_id: int = 0
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`collate_captions` plus the targets, zero-padded -> (B, ...), (B, T+1), (B, T, L)."""
+    images, captions = collate_captions([(b[0], b[1]) for b in batch], pad_id)
+    targets = torch.zeros(len(batch), captions.shape[1] - 1, batch[0][2].shape[1])  # (B, T, L)
+    for i, (_, _, target) in enumerate(batch):
+        targets[i, : len(target)] = target
+    return images, captions, targets
 
 
 def collate_images(batch: Sequence[tuple[torch.Tensor, str]]) -> tuple[torch.Tensor, list[str]]:

@@ -25,6 +25,15 @@ with the moving-average baseline b_k = 0.9 b_{k-1} + 0.1 log p(y | s~_k, a). :fu
 returns the surrogate whose gradient is minus the last two terms (the first is the cross-entropy
 above), on the same per-token scale: it is summed per caption and divided by N. Captions that took
 the expected context (the paper's p = 0.5 trick) have no REINFORCE term.
+
+Attention supervision (Liu et al. 2017, "strong supervision"; not in Xu et al.): for the words w_t of
+a caption that belong to a phrase with human boxes, the target m_t (L,) is the boxes' union averaged
+onto the grid cells and normalised to sum 1, and :func:`attention_supervision_loss` is the cross-entropy
+
+    1/S sum_{b,t supervised} -sum_i m_bti log alpha_bti
+
+over the S supervised words of the batch (other words add nothing). For hard attention alpha is the
+distribution the locations are sampled from.
 """
 from __future__ import annotations
 
@@ -61,6 +70,20 @@ def caption_loss(output: DecoderOutput, captions: torch.Tensor, pad_id: int, alp
         loss = loss + extra
         parts.update(hard_parts)
     return loss, parts
+
+
+def attention_supervision_loss(alphas: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """alphas (B, T, L); targets (B, T, L): m_ti, a distribution over the cells at each supervised
+    step, zeros elsewhere -> (mean over the supervised steps of -sum_i m_ti log alpha_ti, S).
+
+    0 (with the graph kept) when no step is supervised.
+    """
+    targets = targets.to(alphas.device, torch.float32)
+    supervised = targets.sum(dim=2) > 0  # (B, T)
+    log_alpha = torch.log(alphas.float().clamp_min(1e-12))  # (B, T, L)
+    per_step = -(targets * log_alpha).sum(dim=2)  # (B, T): 0 where unsupervised
+    count = int(supervised.sum())
+    return per_step.sum() / max(count, 1), count
 
 
 class HardAttentionBound:

@@ -14,7 +14,8 @@ def epoch_line(row: dict[str, Any], metric: str, best: Optional[float], best_epo
     if "train_reward" in row:
         train = f"train reward {row['train_reward']:.3f} (baseline {row['train_baseline']:.3f})"
     else:
-        train = f"train loss {row['train_loss']:.3f} (ce {row['train_ce']:.3f})"
+        supervision = f", supervision {row['train_supervision']:.3f}" if "train_supervision" in row else ""
+        train = f"train loss {row['train_loss']:.3f} (ce {row['train_ce']:.3f}{supervision})"
     parts = [f"epoch {row['epoch']:3d}", train, f"val ce (teacher-forced) {row['val_loss_teacher_forced']:.3f}"]
     for name in ("Bleu_4", "CIDEr"):
         if name in row:

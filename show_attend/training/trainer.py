@@ -25,7 +25,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from ..checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
+from ..checkpoint import init_weights_from, load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
 from ..config import RESUME_MAY_CHANGE, Config, config_from_dict, refuse_changes, save_config
 from ..data.features import ensure_features
 from ..data.prepare import PreparedDataset, format_summary, prepare_dataset
@@ -44,6 +44,7 @@ from ..utils.runtime import (StopRequest, eval_mode, new_run_dir, resolve_device
 from .data import build_training_data
 from .logs import epoch_line, log_attention, log_samples
 from .scst import scst_loss
+from .supervision import AttentionSupervision, check_supervision
 from .state import NonFiniteLossError, RunState, TrainingInterrupted, make_scheduler, metric_is_better
 
 LOG = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Trainer:
         checked against this run's before anything is written)."""
         if cfg.train.epochs < 1:
             raise ValueError(f"train.epochs is {cfg.train.epochs}: nothing to train")
+        check_supervision(cfg)  # before any work: train.attention_supervision needs data.entities_dir
         if resume_from is not None:
             refuse_changes(config_from_dict(resume_from["config"]), cfg, RESUME_MAY_CHANGE, "--resume")
             if resume_from["epoch"] >= cfg.train.epochs and not resume_from.get("batch_in_epoch"):
@@ -109,13 +111,14 @@ class Trainer:
 
         # ---- data: length-grouped batches, each global batch dealt out across the ranks ----
         self.data = build_training_data(cfg, self.dataset, self.stores, transform, self.dist)
+        self.supervision = AttentionSupervision.for_run(cfg, self.data, self.vocab.pad_id)  # None: off
 
         # ---- model and optimisation ----
         self.decoder: AttentionDecoder = build_decoder(cfg.model, len(self.vocab), cfg.encoder.grid_size,
                                                        feature_dim(cfg.encoder)).to(self.device)
         self.hard_bound = HardAttentionBound.for_decoder(self.decoder, cfg.train)  # hard attention's REINFORCE terms
-        if cfg.train.init_from:
-            self._init_from(cfg.train.init_from)
+        if cfg.train.init_from:  # start from another run's weights (e.g. self-critical after cross-entropy)
+            init_weights_from(cfg.train.init_from, cfg, self.vocab, self.decoder, self.encoder, self.device)
         groups = [{"params": [p for p in self.decoder.parameters() if p.requires_grad], "lr": cfg.optim.lr}]
         if self.encoder is not None and fine_tune:
             groups.append({"params": [p for p in self.encoder.parameters() if p.requires_grad],
@@ -129,21 +132,6 @@ class Trainer:
             self.vocab.save(self.run_dir / "vocab.json")
 
     # ------------------------------------------------------------------ setup helpers
-    def _init_from(self, path: str | Path) -> None:
-        """Start from another run's weights (e.g. self-critical training after cross-entropy)."""
-        ckpt = load_checkpoint(path, map_location=self.device)
-        if ckpt["vocab"] != self.vocab.to_dict():
-            raise ValueError(f"train.init_from={path}: its vocabulary differs from this dataset's "
-                             "(same data settings and min_word_count needed)")
-        # (read through config_from_dict: a key that an older checkpoint lacks takes its default)
-        theirs, ours = config_from_dict(ckpt["config"]).to_dict()["model"], self.cfg.to_dict()["model"]
-        differ = [f"model.{k}: {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs[k] != ours[k]]
-        if differ:
-            raise ValueError(f"train.init_from={path}: its decoder was built with other settings ("
-                             + "; ".join(differ) + "); set them as that run did")
-        load_weights(ckpt, self.decoder, self.encoder)
-        LOG.info("initialised the weights from %s (epoch %s)", path, ckpt.get("epoch"))
-
     def _autocast(self):
         if self.cfg.train.amp == "bf16":  # CUDA, or a CPU with bf16 instructions (BENCHMARKS.md)
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
@@ -197,26 +185,38 @@ class Trainer:
         LOG.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step)
 
     # ------------------------------------------------------------------ loops
-    def _xe_step(self, images: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Teacher forcing: the loss of one batch of (image, caption) pairs."""
+    def _xe_step(self, images: torch.Tensor, captions: torch.Tensor, box_targets: Optional[torch.Tensor] = None
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Teacher forcing: the loss of one batch of (image, caption) pairs (and attention targets (B, T, L))."""
         captions = captions.to(self.device, non_blocking=True)  # (B, T+1)
         with self._autocast():
             output = self.model(self._annotations(images), captions)  # logits (B, T, K)
             loss, parts = caption_loss(output, captions, self.vocab.pad_id, self.cfg.train.alpha_c,
                                        self.cfg.train.label_smoothing, self.hard_bound)
         # under DDP: each rank's per-token mean, weighted so that the average is the global batch's
-        return loss * self.dist.token_weight(parts.pop("tokens")), parts
+        loss = loss * self.dist.token_weight(parts.pop("tokens"))
+        if self.supervision is not None:
+            extra, supervised = self.supervision.term(output, box_targets, self.dist)
+            loss, parts = loss + extra, {**parts, **supervised}
+        return loss, parts
 
     def _scst_step(self, images: torch.Tensor, image_ids: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
         """Self-critical: the loss of one batch of images (sampled captions, CIDEr-D reward)."""
         t = self.cfg.train
         # By default the sampled policy is the test-time model (no dropout), like the greedy baseline;
         # train.scst_dropout samples with dropout on.
+        with self._autocast():
+            annotations = self._annotations(images)
         with eval_mode(self.decoder, training=t.scst_dropout), self._autocast():
-            loss, stats = scst_loss(self.decoder, self._annotations(images), image_ids, self.data.cider, self.vocab,
+            loss, stats = scst_loss(self.decoder, annotations, image_ids, self.data.cider, self.vocab,
                                     t.scst_samples, t.scst_baseline, self.cfg.decode.max_length,
                                     self.cfg.decode.suppress_unk)
-        return loss, {"reward": stats.reward, "baseline": stats.baseline, "sample_length": stats.sample_length}
+        parts = {"reward": stats.reward, "baseline": stats.baseline, "sample_length": stats.sample_length}
+        if self.supervision is not None:  # an extra teacher-forced pass of the boxed references
+            with self._autocast():
+                extra, supervised = self.supervision.reference_pass(self.decoder, annotations, image_ids)
+            loss, parts = loss + extra, {**parts, **supervised}
+        return loss, parts
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
@@ -227,8 +227,8 @@ class Trainer:
         batches = 0
         bar = tqdm(self.data.train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", disable=not self.progress,
                    leave=False)
-        for images, targets in bar:
-            loss, parts = step_fn(images, targets)
+        for batch in bar:  # (images, captions[, box targets]) or (images, image ids)
+            loss, parts = step_fn(*batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -246,7 +246,7 @@ class Trainer:
             parts = {"loss": loss_value, **parts}
             for name, value in parts.items():
                 totals[name] = totals.get(name, 0.0) + value
-            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items() if k in ("loss", "ce", "reward")})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items() if k in ("loss", "ce", "reward", "supervision")})
             if self.state.step % cfg.train.log_every == 0 or self.state.step == 1:
                 for name, value in parts.items():
                     self.writer.add_scalar(f"train/{_TB_NAMES.get(name, name)}", value, self.state.step)
