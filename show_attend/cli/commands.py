@@ -282,7 +282,12 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
                         help="how long a request waits for others to share its batch")
     parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb)
     parser.add_argument("--max-megapixels", type=float, default=defaults.max_pixels / 1e6,
-                        help="larger images (decompression bombs) are refused")
+                        help="larger images (decompression bombs) are refused, from their header")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests for this Host name (default: localhost, 127.0.0.1, ::1 and --host)")
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
+    parser.add_argument("--decode-workers", type=int, default=0, help="threads opening uploads (0: one per core)")
+    parser.add_argument("--api-docs", action="store_true", help="serve /docs and /openapi.json")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
     require_serve_extra()
@@ -290,7 +295,9 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     from ..serve.server import is_loopback, run_server
 
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_pixels=int(args.max_megapixels * 1e6),
-                             max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+                             max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, api_docs=args.api_docs,
+                             max_connections=args.max_connections, decode_workers=args.decode_workers,
+                             allowed_hosts=(*args.allow_host, args.host))
     captioner = captioner_from_models(args.model, args.device, args.encoder_weights)
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the model "
