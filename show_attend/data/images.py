@@ -105,7 +105,7 @@ def _decode(source: Union[Path, BinaryIO], path: Union[str, Path], max_pixels: i
             if min_side and img.format == "JPEG":
                 img.draft(None, (min_side, min_side))  # DCT scaling: 1/2, 1/4 or 1/8 of the pixels
             img.load()  # the full decode: truncated or corrupt data fails here
-        return _finish(img, path, max_pixels, min_side, full)
+        return _finish(img, path, max_pixels, min_side, full, owned=True)
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -140,12 +140,13 @@ def _check_size(img: Image.Image, path: Union[str, Path], max_pixels: int) -> No
 
 
 def _finish(img: Image.Image, path: Union[str, Path], max_pixels: int, min_side: Optional[int],
-            full: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
-    """Upright RGB, reduced to ``min_side``; and the upright full size."""
+            full: tuple[int, int], owned: bool = False) -> tuple[Image.Image, tuple[int, int]]:
+    """Upright RGB, reduced to ``min_side``; and the upright full size. ``owned``: ``img`` is ours to
+    turn in place (no full-size copy); a caller's image is copied."""
     _check_size(img, path, max_pixels)
     stored = img.size
-    try:
-        img = ImageOps.exif_transpose(img)  # the orientation the camera recorded
+    try:  # the orientation the camera recorded
+        img = ImageOps.exif_transpose(img, in_place=True) or img if owned else ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - a malformed EXIF block: keep the pixels as stored
         pass
     if img.size != stored:  # a quarter turn
