@@ -223,6 +223,8 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
                         help="instead: start show-attend serve --model MODEL and measure images/s and latency "
                              "at --clients concurrent clients")
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32], help="with --serving")
+    parser.add_argument("--hostile", action="store_true", help="with --serving: a normal client's latency and the "
+                        "server's memory under large-pixel images and 5,000 idle connections instead")
     args = parser.parse_args(argv)
     if args.serving:
         return _serving_benchmark(args)
@@ -313,6 +315,11 @@ def _serving_benchmark(args) -> int:
     from ..utils.runtime import resolve_device
 
     require_serve_extra()
+    if args.hostile:
+        from ..benchmark.hostile import HostileSettings, format_hostile, hostile_benchmark
+
+        hostile = HostileSettings(device=str(resolve_device(args.device)))
+        return _report(hostile_benchmark(args.serving, hostile), format_hostile, args.json)
     settings = ServingSettings.quick() if args.quick else ServingSettings()
     settings.clients, settings.device = tuple(args.clients), str(resolve_device(args.device))
     return _report(serving_benchmark(args.serving, settings), format_serving, args.json)
