@@ -151,7 +151,8 @@ def _mutate(rng: np.random.Generator, data: bytes) -> bytes:
     kind = rng.integers(0, 4)
     if kind == 0:  # flip a few bytes, mostly in the header
         for _ in range(rng.integers(1, 9)):
-            out[int(rng.integers(0, min(len(out), 256 if rng.random() < 0.7 else len(out))))] = int(rng.integers(0, 256))
+            span = 256 if rng.random() < 0.7 else len(out)
+            out[int(rng.integers(0, min(len(out), span)))] = int(rng.integers(0, 256))
     elif kind == 1:  # truncate
         del out[int(rng.integers(1, len(out))):]
     elif kind == 2:  # insert random bytes
