@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from ..api import Captioner
 from ..data.images import ImageError
@@ -206,6 +207,8 @@ def create_app(captioner: Captioner, settings: Optional[ServeSettings] = None) -
                                                  settings.request_timeout_s)
         except UploadError as exc:
             return error(exc.status, exc.message)
+        except ClientDisconnect:  # the client left mid-upload: nobody reads the answer, nothing to log
+            return error(400, "the client disconnected before the upload was complete")
         except asyncio.TimeoutError:
             return error(503, f"the model did not caption the image within {settings.request_timeout_s:g} s "
                               "(the server is busy): try again in a moment")
