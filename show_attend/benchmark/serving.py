@@ -61,11 +61,12 @@ def _photos(n: int, size: int) -> list[bytes]:
     return out
 
 
-def _start_server(model: Union[str, Path], s: ServingSettings, log_file: Path) -> tuple[subprocess.Popen, int]:
+def _start_server(model: Union[str, Path], s: ServingSettings, log_file: Path,
+                  extra_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int]:
     port = free_port()
     cmd = [sys.executable, "-m", "show_attend", "serve", "--model", str(model), "--port", str(port),
            "--device", s.device, "--max-batch", str(s.max_batch), "--max-wait-ms", str(s.max_wait_ms),
-           "--log-level", "warning"]
+           "--log-level", "warning", *extra_args]
     with open(log_file, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     client, deadline = CaptionClient(DEFAULT_HOST, port, timeout=5), time.monotonic() + s.startup_timeout_s

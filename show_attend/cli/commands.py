@@ -237,6 +237,8 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
                         help="instead: start show-attend serve --model MODEL and measure images/s and latency "
                              "at --clients concurrent clients")
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32], help="with --serving")
+    parser.add_argument("--hostile", action="store_true", help="with --serving: a normal client's latency and the "
+                        "server's memory under large-pixel images and 5,000 idle connections instead")
     args = parser.parse_args(argv)
     if args.serving:
         return _serving_benchmark(args)
@@ -299,7 +301,12 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
                         help="how long a request waits for others to share its batch")
     parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb)
     parser.add_argument("--max-megapixels", type=float, default=defaults.max_pixels / 1e6,
-                        help="larger images (decompression bombs) are refused")
+                        help="larger images (decompression bombs) are refused, from their header")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests for this Host name (default: localhost, 127.0.0.1, ::1 and --host)")
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
+    parser.add_argument("--decode-workers", type=int, default=0, help="threads opening uploads (0: one per core)")
+    parser.add_argument("--api-docs", action="store_true", help="serve /docs and /openapi.json")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
     require_serve_extra()
@@ -307,7 +314,9 @@ def serve_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     from ..serve.server import is_loopback, run_server
 
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_pixels=int(args.max_megapixels * 1e6),
-                             max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+                             max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, api_docs=args.api_docs,
+                             max_connections=args.max_connections, decode_workers=args.decode_workers,
+                             allowed_hosts=(*args.allow_host, args.host))
     captioner = captioner_from_models(args.model or [DEFAULT_MODEL], args.device, args.encoder_weights)
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the model "
@@ -323,6 +332,11 @@ def _serving_benchmark(args) -> int:
     from ..utils.runtime import resolve_device
 
     require_serve_extra()
+    if args.hostile:
+        from ..benchmark.hostile import HostileSettings, format_hostile, hostile_benchmark
+
+        hostile = HostileSettings(device=str(resolve_device(args.device)))
+        return _report(hostile_benchmark(args.serving, hostile), format_hostile, args.json)
     settings = ServingSettings.quick() if args.quick else ServingSettings()
     settings.clients, settings.device = tuple(args.clients), str(resolve_device(args.device))
     return _report(serving_benchmark(args.serving, settings), format_serving, args.json)

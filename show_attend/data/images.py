@@ -5,31 +5,43 @@
 :class:`ImageError`, that names the file and the reason, for everything that can go wrong:
 
 * missing, not a file (a folder named ``x.jpg``), empty, unreadable;
-* not an image, or a format PIL cannot decode; truncated or corrupt data (found by a full decode);
-* more than ``max_pixels`` pixels (instead of PIL's decompression-bomb error or warning):
+* not an image; truncated or corrupt data (found by a full decode), or anything else the decoder
+  raises: the message is ours, never the decoder's exception;
+* a format outside :data:`ACCEPTED_FORMATS` (JPEG, PNG, WebP, BMP, GIF's first frame, TIFF):
+  :class:`UnsupportedImageError`, a subclass; PIL's rarer plugins never decode anything;
+* more than ``max_pixels`` pixels, read from the header before anything is decoded:
   :class:`ImageTooLargeError`, a subclass.
 
 The image may also be given as the file's bytes (an upload), named by ``name`` in the errors.
+:func:`open_scaled` is the same path for a caller that needs only ``min_side`` pixels on the short
+side (the web server: the encoder's 224-448 px): a JPEG decodes at 1/2, 1/4 or 1/8 scale
+(``Image.draft``), any other image is box-reduced by an integer factor, the short side staying at
+least ``min_side``.
 
 Mode conversion: 16-bit (``I;16*``) images are scaled by 255/65535; 32-bit integer (``I``) images
 by their range (0-255 as is, up to 65535 as 16-bit, else to their maximum); float (``F``) images
-from [0, 1], or their own range when they leave it. Palette, ``LA``, ``RGBA`` and ``PA`` images
-with transparency are composited over white; ``CMYK``, ``YCbCr``, ``LAB``, ``HSV``, ``1`` and
-``L`` through PIL's own conversions. Nothing is clipped to white.
+from [0, 1], or their own range when they leave it; all in bands of rows, so no full-size float
+copy is made. Palette, ``LA``, ``RGBA`` and ``PA`` images with transparency are composited over
+white; ``CMYK``, ``YCbCr``, ``LAB``, ``HSV``, ``1`` and ``L`` through PIL's own conversions.
+Nothing is clipped to white.
 """
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Callable, Iterator, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageLike = Union[str, Path, Image.Image]
-#: Largest image accepted, in pixels (PIL's own decompression-bomb threshold, ~89 megapixels).
-DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+#: Largest image accepted, in pixels: a 48-megapixel phone photo passes; one decode of the largest
+#: (RGB, 8 bits) holds ~150 MB. Checked from the header, before decoding.
+DEFAULT_MAX_PIXELS = 50_000_000
+#: PIL format names that are decoded; anything else is an UnsupportedImageError.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+ACCEPTED_TEXT = "JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF"
+_BAND_PIXELS = 1 << 20  # high-bit-depth conversion works on bands of about this many pixels
 
 
 class ImageError(ValueError):
@@ -48,16 +60,27 @@ class ImageTooLargeError(ImageError):
     """More pixels than the limit (a decompression bomb, or a genuinely huge photo)."""
 
 
+class UnsupportedImageError(ImageError):
+    """An image in a format outside :data:`ACCEPTED_FORMATS`."""
+
+
 def open_image(image: Union[ImageLike, bytes], max_pixels: int = DEFAULT_MAX_PIXELS,
                name: str = "<upload>") -> Image.Image:
     """A path, a PIL image or a file's bytes -> a fully decoded 8-bit RGB PIL image (EXIF orientation
     applied). ``name`` labels the errors of bytes."""
+    return open_scaled(image, None, max_pixels, name)[0]
+
+
+def open_scaled(image: Union[ImageLike, bytes], min_side: Optional[int], max_pixels: int = DEFAULT_MAX_PIXELS,
+                name: str = "<upload>") -> tuple[Image.Image, tuple[int, int]]:
+    """Like :func:`open_image`, but reduced while its short side stays >= ``min_side`` (None: full size);
+    returns (the upright RGB image, the upright full image's (width, height))."""
     if isinstance(image, Image.Image):
-        return _upright_rgb(image, "<image>", max_pixels)
+        return _finish(image, "<image>", max_pixels, min_side, image.size)
     if isinstance(image, (bytes, bytearray)):
         if not image:
             raise ImageError(name, "empty file (0 bytes)")
-        return _decode(io.BytesIO(image), name, max_pixels)
+        return _decode(io.BytesIO(image), name, max_pixels, min_side)
     if not isinstance(image, (str, Path)):
         raise TypeError(f"expected a path, a PIL image or bytes, got {type(image).__name__}")
     path = Path(image)
@@ -67,7 +90,7 @@ def open_image(image: Union[ImageLike, bytes], max_pixels: int = DEFAULT_MAX_PIX
         raise ImageError(path, "not a file")
     if path.stat().st_size == 0:
         raise ImageError(path, "empty file (0 bytes)")
-    return _decode(path, path, max_pixels)
+    return _decode(path, path, max_pixels, min_side)
 
 
 def image_size(path: Union[str, Path]) -> tuple[int, int]:
@@ -90,24 +113,41 @@ def image_size(path: Union[str, Path]) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # 5-8 turn the image by 90 degrees
 
 
-def _decode(source: Union[Path, BinaryIO], path: Union[str, Path], max_pixels: int) -> Image.Image:
+def _decode(source: Union[Path, BinaryIO], path: Union[str, Path], max_pixels: int,
+            min_side: Optional[int]) -> tuple[Image.Image, tuple[int, int]]:
     """Open and fully decode ``source`` (a file or its bytes), the errors naming ``path``."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as img:
-                _check_size(img, path, max_pixels)
-                img.load()  # the full decode: truncated or corrupt data fails here
-                loaded = img.copy()
+        # (no warnings.catch_warnings: it is not thread-safe; PIL's bomb warning, above ~89 MP, is
+        # followed by our own size check, and its bomb error, above ~179 MP, is ours below)
+        with Image.open(source, formats=ACCEPTED_FORMATS) as img:
+            _check_size(img, path, max_pixels)  # from the header: nothing decoded yet
+            full = img.size
+            if min_side and img.format == "JPEG":
+                img.draft(None, (min_side, min_side))  # DCT scaling: 1/2, 1/4 or 1/8 of the pixels
+            img.load()  # the full decode: truncated or corrupt data fails here
+        return _finish(img, path, max_pixels, min_side, full, owned=True)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(path, f"too many pixels for an image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(path, "too many pixels for an image (a decompression bomb)") from None
     except UnidentifiedImageError:
-        raise ImageError(path, "not an image, or a format PIL cannot read") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated, corrupt, bad chunk ...
-        raise ImageError(path, f"corrupt or truncated image data ({exc})") from None
-    return _upright_rgb(loaded, path, max_pixels)
+        raise _unaccepted(source, path) from None
+    except MemoryError:
+        raise ImageTooLargeError(path, "not enough memory to decode this image") from None
+    except Exception:  # noqa: BLE001 - truncated, corrupt, a decoder's own failure: all the file's fault
+        raise ImageError(path, "corrupt or truncated image data (it could not be decoded)") from None
+
+
+def _unaccepted(source: Union[Path, BinaryIO], path: Union[str, Path]) -> ImageError:
+    """Not one of the accepted formats: name the format if PIL knows it (header only), else 'not an image'."""
+    try:
+        if not isinstance(source, Path):
+            source.seek(0)
+        with Image.open(source) as other:  # header only
+            kind = str(other.format or "unknown")[:16]
+    except Exception:  # noqa: BLE001 - not an image at all
+        return ImageError(path, f"not an image, or a format that is not accepted ({ACCEPTED_TEXT})")
+    return UnsupportedImageError(path, f"a {kind} image: this format is not accepted (send {ACCEPTED_TEXT})")
 
 
 def _check_size(img: Image.Image, path: Union[str, Path], max_pixels: int) -> None:
@@ -119,13 +159,21 @@ def _check_size(img: Image.Image, path: Union[str, Path], max_pixels: int) -> No
                                "(resize it, or raise max_pixels if it is genuine)")
 
 
-def _upright_rgb(img: Image.Image, path: Union[str, Path], max_pixels: int) -> Image.Image:
+def _finish(img: Image.Image, path: Union[str, Path], max_pixels: int, min_side: Optional[int],
+            full: tuple[int, int], owned: bool = False) -> tuple[Image.Image, tuple[int, int]]:
+    """Upright RGB, reduced to ``min_side``; and the upright full size. ``owned``: ``img`` is ours to
+    turn in place (no full-size copy); a caller's image is copied."""
     _check_size(img, path, max_pixels)
-    try:
-        img = ImageOps.exif_transpose(img)  # the orientation the camera recorded
-    except (OSError, ValueError, TypeError, KeyError):  # a malformed EXIF block: keep the pixels as stored
+    stored = img.size
+    try:  # the orientation the camera recorded
+        img = ImageOps.exif_transpose(img, in_place=True) or img if owned else ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block: keep the pixels as stored
         pass
-    return to_rgb(img)
+    if img.size != stored:  # a quarter turn
+        full = (full[1], full[0])
+    rgb = to_rgb(img)
+    factor = min(rgb.size) // min_side if min_side else 1
+    return (rgb.reduce(factor) if factor >= 2 else rgb), full
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -134,21 +182,16 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if mode == "RGB":
         return img
     if mode.startswith("I;16"):
-        return _gray_to_rgb(np.asarray(img, dtype=np.float64) / 65535.0)
-    if mode == "I":
-        a = np.asarray(img, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        if lo >= 0 and hi <= 255:
-            return _gray_to_rgb(a / 255.0)
-        if lo >= 0 and hi <= 65535:
-            return _gray_to_rgb(a / 65535.0)
-        return _gray_to_rgb((a - lo) / max(hi - lo, 1e-12))
-    if mode == "F":
-        a = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        lo, hi = float(a.min()), float(a.max())
-        if lo >= 0 and hi <= 1:
-            return _gray_to_rgb(a)
-        return _gray_to_rgb((a - lo) / max(hi - lo, 1e-12))
+        return _gray_to_rgb(img, lambda a: a / 65535.0)
+    if mode in ("I", "F"):
+        lo, hi = _extrema(img)
+        if mode == "I" and lo >= 0 and hi <= 255:
+            return _gray_to_rgb(img, lambda a: a / 255.0)
+        if mode == "I" and lo >= 0 and hi <= 65535:
+            return _gray_to_rgb(img, lambda a: a / 65535.0)
+        if mode == "F" and lo >= 0 and hi <= 1:
+            return _gray_to_rgb(img, lambda a: a)
+        return _gray_to_rgb(img, lambda a: (a - lo) / max(hi - lo, 1e-12))
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -156,7 +199,25 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV, RGBX, ...
 
 
-def _gray_to_rgb(unit: np.ndarray) -> Image.Image:
-    """A gray image with values in [0, 1] -> 8-bit RGB."""
-    gray = np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+def _bands(img: Image.Image) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, the rows as float64 with NaN/inf made finite) for bands of about _BAND_PIXELS pixels."""
+    w, h = img.size
+    step = max(1, _BAND_PIXELS // max(w, 1))
+    for y in range(0, h, step):
+        band = np.asarray(img.crop((0, y, w, min(h, y + step))), dtype=np.float64)  # (rows, w)
+        yield y, np.nan_to_num(band)
+
+
+def _extrema(img: Image.Image) -> tuple[float, float]:
+    lo, hi = np.inf, -np.inf
+    for _, band in _bands(img):
+        lo, hi = min(lo, float(band.min())), max(hi, float(band.max()))
+    return lo, hi
+
+
+def _gray_to_rgb(img: Image.Image, unit: Callable[[np.ndarray], np.ndarray]) -> Image.Image:
+    """A one-channel image, ``unit`` mapping its values to [0, 1] -> 8-bit RGB, band by band."""
+    gray = np.empty((img.size[1], img.size[0]), dtype=np.uint8)  # (H, W)
+    for y, band in _bands(img):
+        gray[y: y + band.shape[0]] = np.clip(np.rint(unit(band) * 255.0), 0, 255).astype(np.uint8)
     return Image.fromarray(gray, "L").convert("RGB")

@@ -31,11 +31,29 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return int(s.getsockname()[1])
 
 
+def uvicorn_config(app: Any, host: str, port: int, log_level: str, graceful_s: float) -> Any:
+    """uvicorn's settings for ``app``: with the app's connection guard (``create_app`` makes one) as the
+    HTTP protocol, and its keep-alive timeout."""
+    import uvicorn
+
+    options: dict[str, Any] = {}
+    state = getattr(app, "state", None)
+    guard, settings = getattr(state, "connections", None), getattr(state, "settings", None)
+    if guard is not None:
+        from .connections import guarded_protocol
+
+        options["http"] = guarded_protocol(guard)
+    if settings is not None:
+        options["timeout_keep_alive"] = settings.keep_alive_s
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_s,
+                          **options)
+
+
 def run_server(app: Any, host: str = DEFAULT_HOST, port: int = 8000, log_level: str = "info") -> None:
     """Serve ``app`` until interrupted (Ctrl-C)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    uvicorn.Server(uvicorn_config(app, host, port, log_level, 10)).run()
 
 
 class ServerThread:
@@ -45,8 +63,7 @@ class ServerThread:
         import uvicorn
 
         self.host = host
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                                                    timeout_graceful_shutdown=5))
+        self.server = uvicorn.Server(uvicorn_config(app, host, port, log_level, 5))
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
         self.port = port
 
