@@ -164,6 +164,49 @@ def test_weight_files_by_path_load_exactly_their_tensors(tmp_path):
         build_encoder(encoder_cfg("resnet50", f"encoder.weights={tmp_path / 'bad.pth'}"))
 
 
+def test_xception_weights_file_by_path_extracts_with_its_own_normalisation(tmp_path):
+    """A timm-format Xception state_dict (random values) saved to a file, loaded by path through ``show-attend
+    extract`` at 299 px: the cache equals a manual forward of the same network on the photo scaled to [-1, 1]
+    (mean = std = 0.5, Keras' x/127.5 - 1), not on the VGG-normalised one; its map is 10x10, max-pooled to 7x7."""
+    from PIL import Image
+
+    from show_attend.cli import extract_main
+    from show_attend.data.features import FeatureStore, feature_path
+    from show_attend.data.prepare import PreparedDataset
+
+    torch.manual_seed(3)
+    net = timm.create_model("legacy_xception", pretrained=False)
+    for m in net.modules():  # BatchNorm statistics of [-1, 1] noise, so that the input's scale shows in the
+        if isinstance(m, nn.BatchNorm2d):  # features (with timm's initial ones a random net forgets its input)
+            m.momentum = None
+    with torch.no_grad():
+        net.train().forward_features(torch.rand(4, 3, 96, 96) * 2 - 1)
+    net.eval()
+    torch.save(net.state_dict(), tmp_path / "xception_random.pth")  # timm's names, fc.* included
+    overrides = [o for o in _overrides(tmp_path, "xception", 299) if not o.startswith("encoder.weights")]
+    overrides += [f"encoder.weights={tmp_path / 'xception_random.pth'}", "data.synthetic.num_train=2"]
+    assert extract_main([x for o in overrides for x in ("--set", o)] + ["--splits", "train"]) == 0
+    cfg = load_config(None, overrides)
+    store = FeatureStore(feature_path(cfg.data.cache_dir, cfg.encoder, "train"))
+    assert store.array.shape == (2, 49, 2048) and store.index["weights_loaded"] == str(tmp_path / "xception_random.pth")
+    dataset = PreparedDataset.load(cfg.data.cache_dir)
+    photos = [dataset.image_dir / im.file_name for im in dataset.split("train")]
+    pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB").resize((299, 299), Image.BICUBIC)))
+                          for p in photos]).permute(0, 3, 1, 2).float() / 255.0  # (2, 3, 299, 299) in [0, 1]
+    with torch.no_grad():
+        fmap = net.forward_features((pixels - 0.5) / 0.5)  # (2, 2048, 10, 10)
+        vgg_mean, vgg_std = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+        vgg_map = net.forward_features((pixels - vgg_mean) / vgg_std)
+    assert fmap.shape[-1] == 10
+    expected = nn.functional.adaptive_max_pool2d(fmap, 7).flatten(2).transpose(1, 2)  # (2, 49, 2048)
+    wrong = nn.functional.adaptive_max_pool2d(vgg_map, 7).flatten(2).transpose(1, 2)
+    cached = torch.from_numpy(np.stack([store.array[store.row_of[im.image_id]] for im in dataset.split("train")])
+                              .astype(np.float32))
+    scale = expected.abs().max()
+    assert (cached - expected).abs().max() < 2e-3 * scale  # float16 storage
+    assert (wrong - expected).abs().max() > 5e-2 * scale  # the normalisation matters at this scale
+
+
 def test_offline_imagenet_names_the_file_to_fetch(monkeypatch):
     monkeypatch.setattr(torchvision.models, "resnet101", offline(torchvision.models.resnet101))
     cfg = encoder_cfg("resnet101", "encoder.weights=imagenet")
