@@ -20,7 +20,8 @@ from typing import Callable, Optional, Sequence
 
 from ..version import __version__
 from .commands import (benchmark_main, caption_main, evaluate_main, export_main, extract_main, prepare_main,
-                       results_table_main, serve_main, train_main, visualize_main)
+                       results_table_main, train_main, visualize_main)
+from .serving import serve_main
 
 PROG = "show-attend"
 #: subcommand -> (function, one line of help)

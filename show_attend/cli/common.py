@@ -168,3 +168,17 @@ def captioner_from_models(models: Sequence[Any], device: Optional[str] = None, e
     if exported:
         return Captioner.from_pretrained(str(models[0]), device=device, encoder_weights=encoder_weights)
     return Captioner.from_checkpoints(paths, device=device, encoder_weights=encoder_weights)
+
+
+def report_result(result: dict, formatter, json_path: Optional[str]) -> int:
+    """A benchmark's result: as JSON on stdout (``--json -``), or as text (and to a JSON file)."""
+    from ..utils.files import atomic_write_json
+
+    if json_path == "-":
+        print_json(result)
+        return 0
+    print(formatter(result))
+    if json_path:
+        atomic_write_json(json_path, result)
+        print(f"wrote {json_path}")
+    return 0
