@@ -55,8 +55,8 @@ def _save_tensors(path: Path, state: dict[str, torch.Tensor], dtype: Optional[to
     atomic_write(path, lambda tmp: save_file({k: stored(v) for k, v in state.items()}, str(tmp)))
 
 
-#: The data settings a model folder records (no machine paths): what its vocabulary was built from.
-DATA_KEYS = ("source", "min_word_count", "max_caption_length")
+#: The data settings a model folder does not record: where the data lay on the machine that trained it.
+DATA_PATHS = ("root", "image_dir", "karpathy_json", "cache_dir", "entities_dir", "num_workers")
 
 
 def save_pretrained(folder: str | Path, decoders: Sequence[AttentionDecoder], model_cfgs: Sequence[Any],
@@ -89,7 +89,7 @@ def save_pretrained(folder: str | Path, decoders: Sequence[AttentionDecoder], mo
         encoder["weights_file"] = ENCODER_FILE
     info = {"format": FORMAT, "show_attend": __version__, "name": cfg.name, "members": members,
             "dtype": str(dtype or torch.float32).replace("torch.", ""),
-            "data": {k: getattr(cfg.data, k) for k in DATA_KEYS},
+            "data": {k: v for k, v in dataclasses.asdict(cfg.data).items() if k not in DATA_PATHS},
             "ensemble": "members' word probabilities averaged at every step; the attention shown is the "
                         "members' mean" if len(members) > 1 else None,
             "vocab_size": len(vocab), "encoder": encoder, "decode": dataclasses.asdict(cfg.decode),

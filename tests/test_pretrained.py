@@ -195,5 +195,5 @@ def test_an_exported_folder_is_evaluated_like_its_checkpoint(portable_run, tmp_p
     direct = evaluate_checkpoint(run / "best.pt", **kwargs)
     via_folder = evaluate_checkpoint(folder, overrides=[f"data.root={data_root}",
                                                         f"data.cache_dir={tmp_path / 'cache'}"], **kwargs)
-    assert set(via_folder.scores) == set(direct.scores)
-    assert via_folder.settings["images"] == direct.settings["images"]
+    assert via_folder.settings["images"] == direct.settings["images"]  # the same split of the same data
+    assert via_folder.scores == pytest.approx(direct.scores, abs=0.02)  # features from the folder's weights copy

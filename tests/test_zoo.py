@@ -58,7 +58,7 @@ def test_the_named_model_captions_deterministically(shipped, tmp_path):
     first = shipped.caption(image)
     again = Captioner.from_pretrained(DEFAULT_MODEL, device="cpu").caption(str(image))
     assert first == again and 3 <= len(first.split()) <= 20
-    assert all(word in shipped.vocab.word2idx for word in first.split())
+    assert all(word in shipped.vocab for word in first.split())
     result = shipped.caption_with_attention(image)[0]
     assert result.decoded.alphas.shape == (len(result.decoded.words), 49)  # a heatmap per word, 7x7
 
