@@ -25,7 +25,6 @@ import os
 import resource
 import socket
 import struct
-import subprocess
 import tempfile
 import threading
 import time
@@ -40,7 +39,7 @@ import torch
 from ..serve.client import CaptionClient
 from ..serve.server import DEFAULT_HOST
 from ..utils.markdown import markdown_table
-from .serving import ServingSettings, _photos, _start_server
+from .serving import ServingSettings, _photos, _start_server, _stop_server
 from .timing import machine
 
 
@@ -277,11 +276,7 @@ def hostile_benchmark(model: Union[str, Path], settings: Optional[HostileSetting
                 phases.append(phase)
                 health = CaptionClient(DEFAULT_HOST, port, timeout=30).health()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop_server(proc)
         log_tail = log_file.read_text(errors="replace")[-1500:]
     info = machine(torch.device(s.device))
     info["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]

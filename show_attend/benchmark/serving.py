@@ -61,6 +61,15 @@ def _photos(n: int, size: int) -> list[bytes]:
     return out
 
 
+def _stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started by :func:`_start_server`: SIGTERM, then SIGKILL after 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _start_server(model: Union[str, Path], s: ServingSettings, log_file: Path,
                   extra_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int]:
     port = free_port()
@@ -124,11 +133,7 @@ def serving_benchmark(model: Union[str, Path], settings: Optional[ServingSetting
                 _level(port, c, 2, photos, options)
             levels = [_level(port, c, max(s.requests, 4 * c), photos, options) for c in s.clients]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop_server(proc)
     info = machine(torch.device(s.device))
     info["threads"] = health["torch_threads"]  # the server's, not this process's
     info["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
