@@ -139,8 +139,9 @@ def resolve_folder(name_or_folder: str | Path) -> Path:
     if folder.is_dir():
         return folder
     text = str(name_or_folder)
-    if shipped_model_folder(text) is not None:
-        return shipped_model_folder(text)
+    shipped = shipped_model_folder(text)
+    if shipped is not None:
+        return shipped
     if text.count("/") == 1 and not folder.exists():
         try:
             from huggingface_hub import snapshot_download
