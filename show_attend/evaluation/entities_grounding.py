@@ -242,12 +242,13 @@ class EntitiesGrounding:
         self.seconds += time.perf_counter() - t0
 
     def _alphas(self, annotations: torch.Tensor, inputs: torch.Tensor) -> np.ndarray:
-        """Teacher forcing through ``step`` (a decoder or an ensemble): the map of each step, (R, T, L)."""
+        """Teacher forcing through ``advance`` (a decoder or an ensemble; ``step`` without the output layer,
+        whose word distribution nothing here reads): the map of each step, (R, T, L)."""
         with eval_mode(self.decoder):
             state = self.decoder.init_state(annotations)  # annotations (R, L, D)
             maps = []
             for t in range(inputs.shape[1]):
-                _, state, alpha, _ = self.decoder.step(inputs[:, t], state)  # alpha (R, L): what formed z_t
+                state, alpha = self.decoder.advance(inputs[:, t], state)  # alpha (R, L): what formed z_t
                 maps.append(alpha.float())
         return torch.stack(maps, 1).cpu().double().numpy()  # (R, T, L)
 

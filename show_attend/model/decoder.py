@@ -219,17 +219,26 @@ class AttentionDecoder(nn.Module):
         logits, state, shown, beta, _ = self._step(prev_words, state)
         return logits, state, shown, beta
 
+    def advance(self, prev_words: torch.Tensor, state: DecoderState) -> tuple[DecoderState, torch.Tensor]:
+        """step() without the output layer: prev_words (B,) -> new state, alpha (B, L).
+
+        h_t does not depend on the word distribution, so scoring where a given caption makes the model
+        look (teacher-forced attention, ``evaluation.entities_grounding``) skips L_o, the largest product
+        of a step (n or m x K)."""
+        _, state, shown, _, _ = self._step(prev_words, state, with_logits=False)
+        return state, shown
+
     def _step(self, prev_words: torch.Tensor, state: DecoderState, expected: Optional[torch.Tensor] = None,
-              locations: Optional[torch.Tensor] = None):
+              locations: Optional[torch.Tensor] = None, with_logits: bool = True):
         """step() plus, for hard attention, (alpha (B, L), log alpha_{s_t} (B,), H(alpha_t) (B,)).
 
         ``expected`` (B,) bool: rows that use the expected context (training); ``locations`` (B,):
-        given cells instead of samples (tests enumerate them)."""
+        given cells instead of samples (tests enumerate them); ``with_logits=False``: logits are None."""
         emb = self.embedding(prev_words)  # E y_{t-1}: (B, m)
         if not self.attends:
             h, c = self.lstm(emb, (state.h, state.c))  # (B, n) each
             pooled = state.projected if self.image_input == "merge" else None  # a_bar (B, D) or nothing
-            logits = self.output(emb, h, pooled)  # (B, K)
+            logits = self.output(emb, h, pooled) if with_logits else None  # (B, K)
             uniform = emb.new_full(state.annotations.shape[:2], 1.0 / state.annotations.shape[1])  # (B, L)
             return logits, DecoderState(h, c, state.annotations, state.projected), uniform, \
                 emb.new_ones(emb.shape[0], 1), None
@@ -243,7 +252,7 @@ class AttentionDecoder(nn.Module):
             beta = torch.sigmoid(self.f_beta(state.h))  # (B, 1) scalar gate or (B, D) vector gate
         context = beta * weighted  # z_t: (B, D)
         h, c = self.lstm(torch.cat([emb, context], dim=1), (state.h, state.c))  # (B, n) each
-        logits = self.output(emb, h, context)  # (B, K)
+        logits = self.output(emb, h, context) if with_logits else None  # (B, K)
         return logits, DecoderState(h, c, state.annotations, state.projected), shown, beta, extras
 
     def _hard_context(self, annotations: torch.Tensor, expected_context: torch.Tensor, alpha: torch.Tensor,

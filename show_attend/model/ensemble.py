@@ -63,3 +63,9 @@ class DecoderEnsemble(nn.Module):
         alpha = torch.stack(alphas, 0).mean(0)  # (B, L)
         beta = torch.stack(betas, 0).mean(0)  # (B, 1)
         return mean_logp, EnsembleState(states), alpha, beta
+
+    def advance(self, prev_words: torch.Tensor, state: EnsembleState) -> tuple[EnsembleState, torch.Tensor]:
+        """step() without the output layers: prev_words (B,) -> states, the members' mean alpha (B, L)."""
+        moved = [member.advance(prev_words, member_state) for member, member_state in zip(self.members, state.states)]
+        alpha = torch.stack([shown.float() for _, shown in moved], 0).mean(0)  # (M, B, L) -> (B, L)
+        return EnsembleState([new_state for new_state, _ in moved]), alpha

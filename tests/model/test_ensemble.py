@@ -92,3 +92,26 @@ def test_evaluate_an_ensemble_of_checkpoints(trained_run, tmp_path):
     with pytest.raises(ValueError, match="encoder.image_size"):
         evaluate_checkpoint(run_dir / "best.pt", split="val", tokenizer="python", progress=False,
                             ensemble=[tmp_path / "other_input.pt"])
+
+
+@pytest.mark.parametrize("kind", ["soft", "hard", "none"])
+def test_advance_moves_the_state_as_step_does_without_the_output_layer(kind):
+    """advance() (teacher-forced attention for grounding) = step()'s state and map, for a member and an ensemble."""
+    from show_attend.model.decoder import AttentionDecoder
+
+    torch.manual_seed(3)
+    extra = {"attention": kind, "image_input": "merge"} if kind == "none" else {"attention": kind}
+    members = [AttentionDecoder(12, 512, embed_dim=16, hidden_dim=24, attention_dim=20, dropout=0.0, **extra).eval()
+               for _ in range(2)]
+    feats = torch.randn(3, 49, 512)
+    words = torch.tensor([[START, 4, 5, 6], [START, 7, 7, 3], [START, 9, 4, 4]])  # (B, T)
+    for decoder in (members[0], DecoderEnsemble(members).eval()):
+        with torch.no_grad():
+            stepped, advanced = decoder.init_state(feats), decoder.init_state(feats)
+            for t in range(words.shape[1]):
+                _, stepped, alpha_step, _ = decoder.step(words[:, t], stepped)
+                advanced, alpha_adv = decoder.advance(words[:, t], advanced)
+                assert torch.allclose(alpha_adv.float(), alpha_step.float(), atol=1e-6)
+        states = zip(stepped.states, advanced.states) if hasattr(stepped, "states") else [(stepped, advanced)]
+        for s, a in states:
+            assert torch.allclose(s.h, a.h, atol=1e-6) and torch.allclose(s.c, a.c, atol=1e-6)
