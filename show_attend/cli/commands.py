@@ -178,7 +178,7 @@ def caption_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     from ..serve.results import caption_json  # the JSON shape POST /api/caption answers with too
 
     captioner = load_captioner(args, parser)
-    paths, images, failed = readable_images(args.images)
+    paths, images, failed = readable_images(args.images, min_side=captioner.cfg.encoder.image_size)
     results = captioner.decode(images, args.beam_size, args.max_length) if images else []
     for path, d in zip(paths, results):
         if args.json:

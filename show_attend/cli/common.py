@@ -97,14 +97,16 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def readable_images(paths: Sequence[Any]) -> tuple[list[Any], list[Any], list[str]]:
-    """Open every image once: (the readable paths, their RGB images, one line per unreadable file)."""
-    from ..data.images import ImageError, open_image
+def readable_images(paths: Sequence[Any], min_side: Optional[int] = None) -> tuple[list[Any], list[Any], list[str]]:
+    """Open every image once: (the readable paths, their RGB images, one line per unreadable file).
+    ``min_side``: decode reduced while the short side stays at least that (``data.images.open_scaled``,
+    as the web server does: a large JPEG decodes at 1/2-1/8 scale)."""
+    from ..data.images import ImageError, open_scaled
 
     good, images, failed = [], [], []
     for path in paths:
         try:
-            images.append(open_image(path))
+            images.append(open_scaled(path, min_side)[0])
             good.append(path)
         except ImageError as exc:
             failed.append(str(exc))

@@ -16,6 +16,27 @@ def test_caption_tool_json(trained_run, tmp_path, capsys):
     assert line["image"] == str(img) and isinstance(line["caption"], str)
 
 
+def test_caption_tool_decodes_a_large_jpeg_reduced_as_the_server_does(trained_run, tmp_path, capsys, monkeypatch):
+    """caption opens through open_scaled with the encoder's side: a 2400x1800 JPEG decodes at a DCT scale whose
+    short side stays >= the model's input size, and that reduced image is what the model captions."""
+    from show_attend.api import Captioner
+
+    run_dir, _ = trained_run
+    img = tmp_path / "big.jpg"
+    Image.radial_gradient("L").resize((2400, 1800)).convert("RGB").save(img, quality=90)
+    seen, real = [], Captioner.decode
+
+    def decode(self, images, *args, **kwargs):
+        seen.append((self.cfg.encoder.image_size, [im.size for im in images]))
+        return real(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Captioner, "decode", decode)
+    assert caption_main([str(img), "--checkpoint", str(run_dir), "--beam-size", "2"]) == 0
+    (side, [(w, h)]), = seen
+    assert abs(w / h - 4 / 3) < 0.02 and side <= h < 2 * side  # e.g. 150x113 for the tests' 112 px
+    assert capsys.readouterr().out.startswith(f"{img}\t")
+
+
 def test_caption_tool_missing_image(trained_run, capsys):
     run_dir, _ = trained_run
     assert caption_main(["nope.jpg", "--checkpoint", str(run_dir)]) == 1
