@@ -239,6 +239,14 @@ def benchmark_main(argv: Argv = None, prog: Optional[str] = None) -> int:
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32], help="with --serving")
     parser.add_argument("--hostile", action="store_true", help="with --serving: a normal client's latency and the "
                         "server's memory under large-pixel images and 5,000 idle connections instead")
+    parser.add_argument("--bomb-clients", type=int, default=1, metavar="N",
+                        help="with --hostile: clients sending large-pixel images back to back at once (default 1)")
+    parser.add_argument("--idle-connections", type=int, default=5000, metavar="N",
+                        help="with --hostile: idle connections to open, at most (bounded by the fd limit too)")
+    parser.add_argument("--requests", type=int, default=40, metavar="N",
+                        help="with --hostile: the normal client's requests per phase")
+    parser.add_argument("--connect-seconds", type=float, default=20.0, metavar="S",
+                        help="with --hostile: the time allowed to open the idle connections")
     args = parser.parse_args(argv)
     if args.serving:
         from .serving import serving_benchmark_main

@@ -79,7 +79,9 @@ def serving_benchmark_main(args) -> int:
     if args.hostile:
         from ..benchmark.hostile import HostileSettings, format_hostile, hostile_benchmark
 
-        hostile = HostileSettings(device=str(resolve_device(args.device)))
+        hostile = HostileSettings(requests=args.requests, bomb_clients=args.bomb_clients,
+                                  idle_connections=args.idle_connections, connect_seconds=args.connect_seconds,
+                                  device=str(resolve_device(args.device)))
         return report_result(hostile_benchmark(args.serving, hostile), format_hostile, args.json)
     settings = ServingSettings.quick() if args.quick else ServingSettings()
     settings.clients, settings.device = tuple(args.clients), str(resolve_device(args.device))
