@@ -10,10 +10,16 @@ costs one worker, never the model's turn; the pool's size (one thread per core b
 bound on concurrent decodes. A decode that outlives its time limit answers 503 at once; the thread
 finishes it in the background (the pixel cap bounds how long) and its slot stays taken until then,
 so the bound holds. Every refusal is an :class:`~show_attend.serve.uploads.UploadError`.
+
+On Linux the workers also run at a lower scheduling priority (``niceness``, +10 by default; a thread
+is its own task there), so that on a machine with few cores a large decode yields the CPU to the
+model's thread, and a normal request's latency stays near its idle value while another client
+sends large images back to back (BENCHMARKS.md, "Serving under hostile load").
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -25,9 +31,11 @@ R = TypeVar("R")
 
 
 class RequestPool:
-    def __init__(self, workers: int, max_pending: int, decode_timeout_s: float, name: str = "show-attend-image"):
+    def __init__(self, workers: int, max_pending: int, decode_timeout_s: float, name: str = "show-attend-image",
+                 niceness: int = 10):
         self.workers, self.max_pending, self.decode_timeout_s = workers, max_pending, decode_timeout_s
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority,
+                                            initargs=(niceness,))
         self._lock = threading.Lock()
         self.pending = 0  # requests admitted and not finished
         self.decoding = 0  # decodes submitted and not finished (running or queued for a worker)
@@ -73,3 +81,15 @@ class RequestPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def lower_priority(niceness: int) -> None:
+    """Raise the calling thread's nice value by ``niceness`` (Linux: per thread); elsewhere, or when the
+    system refuses, nothing changes."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+    except OSError:
+        pass

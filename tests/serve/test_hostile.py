@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import socket
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -213,3 +215,13 @@ def test_a_422_names_the_field_and_quotes_only_a_prefix(server, uploads):
     got, answer = CaptionClient(server.host, server.port).request("POST", "/api/caption", body,
                                                                   {"Content-Type": kind})
     assert got == 422 and "beam_size" in answer["error"] and len(answer["error"]) < 200
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority") or sys.platform != "linux", reason="per-thread nice is Linux's")
+def test_decode_workers_run_at_a_lower_priority_than_the_model():
+    """The pool's threads are niced (+10 by default), so a large decode yields the CPU to the model's thread."""
+    pool = RequestPool(workers=1, max_pending=4, decode_timeout_s=5)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = asyncio.run(pool.decode(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    pool.close()
+    assert worker == min(19, mine + 10)
