@@ -20,6 +20,16 @@ import torch.multiprocessing as mp
 from conftest import REPO, TINY, tiny_config
 
 TOLERANCE = 2e-3
+#: Parameters whose gradient is zero in exact arithmetic: softmax(e + b) = softmax(e), so the bias of the
+#: attention score e_ti = w^T tanh(..) + b never changes alpha. Its computed gradient is rounding noise,
+#: which Adam divides by its own root mean square into lr-sized steps of random sign: 1 and 2 processes
+#: round differently, so it drifts apart (1e-3 to 2e-3 after one tiny epoch) while changing nothing.
+SOFTMAX_INVARIANT = ("attention.w.bias",)
+
+
+def largest_difference(a: dict, b: dict) -> float:
+    """The largest absolute difference between two decoders' parameters, the softmax-invariant ones aside."""
+    return max(float((a[k] - b[k]).abs().max()) for k in b if k not in SOFTMAX_INVARIANT)
 
 
 def _free_port() -> int:
@@ -49,7 +59,7 @@ def test_two_processes_agree_and_match_one_process(tmp_path):
         assert torch.equal(rank0[key], rank1[key]), key
     single = Trainer(tiny_config(tmp_path / "one", "name=one", "train.epochs=1", "train.val_every=5"), progress=False)
     single.fit()
-    worst = max(float((single.decoder.state_dict()[k] - rank0[k]).abs().max()) for k in rank0)
+    worst = largest_difference(single.decoder.state_dict(), rank0)
     print(f"largest parameter difference, 2 processes vs 1: {worst:.2e}")
     assert worst < TOLERANCE, worst
     assert (tmp_path / "two" / "runs" / "ddp" / "best.pt").is_file()  # rank 0 wrote the run folder
