@@ -225,15 +225,18 @@ class EntitiesGrounding:
         for b, image_id in enumerate(image_ids):
             t = self._targets(image_id)
             rows += [(b, ids, targets) for ids, targets in (t.captions if t is not None else [])]
+        # longest first: step t then runs only the rows that still have a phrase at or after t
+        rows.sort(key=lambda row: -max(tg.positions[-1] for tg in row[2]))
         for start in range(0, len(rows), MAX_ROWS):
             chunk = rows[start:start + MAX_ROWS]
-            steps = max(max(tg.positions[-1] for tg in targets) + 1 for _, _, targets in chunk)
-            inputs = torch.full((len(chunk), steps), self.vocab.pad_id, dtype=torch.long)  # (R, T)
+            needs = [max(tg.positions[-1] for tg in targets) + 1 for _, _, targets in chunk]  # steps per row, falling
+            inputs = torch.full((len(chunk), needs[0]), self.vocab.pad_id, dtype=torch.long)  # (R, T)
             for r, (_, ids, _) in enumerate(chunk):
-                n = min(steps, len(ids))
+                n = min(needs[0], len(ids))
                 inputs[r, :n] = torch.tensor(ids[:n])
             index = torch.tensor([b for b, _, _ in chunk], device=annotations.device)
-            alphas = self._alphas(annotations.index_select(0, index), inputs.to(annotations.device))  # (R, T, L)
+            alphas = self._alphas(annotations.index_select(0, index), inputs.to(annotations.device),
+                                  needs)  # (R, T, L)
             for r, (b, _, targets) in enumerate(chunk):
                 regions = self.targets[image_ids[b]].regions
                 for tg in targets:
@@ -241,16 +244,22 @@ class EntitiesGrounding:
                                                         self.grid.total, tg.types))
         self.seconds += time.perf_counter() - t0
 
-    def _alphas(self, annotations: torch.Tensor, inputs: torch.Tensor) -> np.ndarray:
+    def _alphas(self, annotations: torch.Tensor, inputs: torch.Tensor, needs: Sequence[int]) -> np.ndarray:
         """Teacher forcing through ``advance`` (a decoder or an ensemble; ``step`` without the output layer,
-        whose word distribution nothing here reads): the map of each step, (R, T, L)."""
-        with eval_mode(self.decoder):
+        whose word distribution nothing here reads): the map of each step, (R, T, L). ``needs`` (R,), not
+        increasing: row r is scored up to step needs[r] - 1, so step t runs only the rows with needs[r] > t
+        (after it, a row's maps are zeros and never read)."""
+        rows, steps = inputs.shape
+        maps = annotations.new_zeros(rows, steps, annotations.shape[1], dtype=torch.float32)  # (R, T, L)
+        needed = torch.tensor(needs)
+        with eval_mode(self.decoder), torch.no_grad():
             state = self.decoder.init_state(annotations)  # annotations (R, L, D)
-            maps = []
-            for t in range(inputs.shape[1]):
-                state, alpha = self.decoder.advance(inputs[:, t], state)  # alpha (R, L): what formed z_t
-                maps.append(alpha.float())
-        return torch.stack(maps, 1).cpu().double().numpy()  # (R, T, L)
+            for t in range(steps):
+                active = int((needed > t).sum())  # the first `active` rows (longest first)
+                state = state.narrow(active)  # views of the first `active` rows
+                state, alpha = self.decoder.advance(inputs[:active, t], state)  # alpha (active, L): what formed z_t
+                maps[:active, t] = alpha.float()
+        return maps.cpu().double().numpy()  # (R, T, L)
 
     # ------------------------------------------------------------------ generated captions
     def generated(self, decoded: dict[str, Any]) -> tuple[list[Score], dict[str, int]]:

@@ -105,6 +105,10 @@ class DecoderState:
         return DecoderState(self.h.index_select(0, index), self.c.index_select(0, index),
                             self.annotations.index_select(0, index), self.projected.index_select(0, index))
 
+    def narrow(self, rows: int) -> "DecoderState":
+        """The first ``rows`` rows, as views (no copy): teacher forcing of captions sorted longest first."""
+        return DecoderState(self.h[:rows], self.c[:rows], self.annotations[:rows], self.projected[:rows])
+
 
 @dataclass
 class DecoderOutput:

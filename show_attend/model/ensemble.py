@@ -28,6 +28,9 @@ class EnsembleState:
     def index_select(self, index: torch.Tensor) -> "EnsembleState":
         return EnsembleState([s.index_select(index) for s in self.states])
 
+    def narrow(self, rows: int) -> "EnsembleState":
+        return EnsembleState([s.narrow(rows) for s in self.states])
+
 
 class DecoderEnsemble(nn.Module):
     """Members of the same vocabulary size, averaged in probability space (inference only)."""

@@ -101,3 +101,33 @@ def test_a_wrong_entities_folder_says_why_and_changes_nothing(trained_run, tmp_p
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     before = json.loads((tmp_path / "plain" / "metrics.json").read_text())
     assert written["metrics"] == before["metrics"] and set(written) == set(before)
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_teacher_forced_maps_of_rows_sorted_longest_first_match_a_full_pass(members):
+    """_alphas runs step t only on the rows still needed (longest first, views of the state): each row's maps up
+    to its own length equal those of a plain pass over every row and step, for a decoder and an ensemble."""
+    import torch
+
+    from show_attend.evaluation.entities_grounding import EntitiesGrounding
+    from show_attend.model.decoder import AttentionDecoder
+    from show_attend.model.ensemble import DecoderEnsemble
+
+    torch.manual_seed(0)
+    decoders = [AttentionDecoder(15, 64, embed_dim=16, hidden_dim=24, attention_dim=20, dropout=0.0).eval()
+                for _ in range(members)]
+    decoder = decoders[0] if members == 1 else DecoderEnsemble(decoders).eval()
+    grounder = EntitiesGrounding.__new__(EntitiesGrounding)  # only its decoder is used here
+    grounder.decoder = decoder
+    annotations, inputs = torch.randn(5, 9, 64), torch.randint(0, 15, (5, 7))
+    needs = [7, 6, 6, 3, 1]
+    maps = grounder._alphas(annotations, inputs, needs)  # (R, T, L)
+    with torch.no_grad():
+        state, full = decoder.init_state(annotations), []
+        for t in range(7):
+            _, state, alpha, _ = decoder.step(inputs[:, t], state)
+            full.append(alpha.float())
+    full = torch.stack(full, 1).double().numpy()
+    for r, need in enumerate(needs):
+        np.testing.assert_allclose(maps[r, :need], full[r, :need], atol=1e-6)
+        assert not maps[r, need:].any()
