@@ -125,15 +125,19 @@ def _parse_line(line: str) -> Sentence:
     return Sentence(plain, tuple(words), tuple(phrases))
 
 
-def parse_sentences(text: str) -> tuple[Sentence, ...]:
-    """All captions of a ``Sentences/<id>.txt`` file (blank lines skipped)."""
-    return tuple(_with_tokens([_parse_line(line) for line in text.splitlines() if line.strip()]))
+def parse_sentences(text: str, tokens_of: Optional[dict[str, list[str]]] = None) -> tuple[Sentence, ...]:
+    """All captions of a ``Sentences/<id>.txt`` file (blank lines skipped). ``tokens_of``: a word -> tokens
+    cache shared across files (the tokenizer is pure Python; a split's files repeat most of their words)."""
+    return tuple(_with_tokens([_parse_line(line) for line in text.splitlines() if line.strip()], tokens_of))
 
 
-def _with_tokens(sentences: list[Sentence]) -> list[Sentence]:
-    """Tokenise every word of the sentences in one tokenizer call; each token remembers its word."""
+def _with_tokens(sentences: list[Sentence], tokens_of: Optional[dict[str, list[str]]] = None) -> list[Sentence]:
+    """Tokenise every word of the sentences (new words in one tokenizer call); each token remembers its word."""
+    tokens_of = {} if tokens_of is None else tokens_of
     words = [w for s in sentences for w in s.words]
-    per_word = iter(tokenize_lines(words) if words else [])
+    new = list(dict.fromkeys(w for w in words if w not in tokens_of))
+    tokens_of.update(zip(new, tokenize_lines(new) if new else []))
+    per_word = iter([tokens_of[w] for w in words])
     out = []
     for s in sentences:
         tokens, token_word = [], []
@@ -211,6 +215,7 @@ class Entities:
         if missing:
             raise EntitiesError(f"{self.root}: no {' or '.join(missing)}; {_LAYOUT}")
         self._cache: dict[str, Optional[EntitiesImage]] = {}
+        self._tokens: dict[str, list[str]] = {}  # word -> its tokens, across the files read
 
     def __repr__(self) -> str:
         return f"Entities({str(self.root)!r})"
@@ -232,7 +237,7 @@ class Entities:
         if not (txt.is_file() and xml.is_file()):
             return None
         try:
-            sentences = parse_sentences(txt.read_text(encoding="utf-8"))
+            sentences = parse_sentences(txt.read_text(encoding="utf-8"), self._tokens)
             image = parse_annotation(xml.read_text(encoding="utf-8"), key, xml)
         except UnicodeDecodeError as exc:
             raise EntitiesError(f"{txt} or {xml}: not UTF-8 ({exc})") from None
