@@ -258,24 +258,27 @@ def hostile_benchmark(model: Union[str, Path], settings: Optional[HostileSetting
                 normal = lambda fresh=False, until=lambda: True: _normal_client(  # noqa: E731
                     port, photos, s.requests, s.request_timeout_s, fresh, deadline(), until)
                 phases.append(_phase("idle", sampler, base_kb, log_file, normal))
-                for what, images in (("images over the pixel cap", payloads), ("49 MP images (under the cap)",
-                                                                                  largest_accepted())):
-                    bomb_out: dict[str, Any] = {"lock": threading.Lock(), "answers": {}, "slowest_s": {}}
+                def bomb_phase(what: str, images: list[tuple[str, bytes, str]]) -> dict[str, Any]:
+                    """The normal client while ``s.bomb_clients`` clients send ``images`` back to back."""
+                    out: dict[str, Any] = {"lock": threading.Lock(), "answers": {}, "slowest_s": {}}
 
-                    def bomb_clients(stop: threading.Event, images=images, bomb_out=bomb_out) -> None:
+                    def bomb_clients(stop: threading.Event) -> None:
                         threads = [threading.Thread(target=_bomber, daemon=True,
                                                     args=(port, images[k % len(images):] + images[:k % len(images)],
-                                                          stop, 120.0, bomb_out)) for k in range(s.bomb_clients)]
+                                                          stop, 120.0, out)) for k in range(s.bomb_clients)]
                         for t in threads:
                             t.start()
                         for t in threads:
                             t.join(130)
 
-                    answered = lambda images=images, out=bomb_out: len(out["slowest_s"]) == len(images)  # noqa: E731
+                    every_image_answered = lambda: len(out["slowest_s"]) == len(images)  # noqa: E731
                     phase = _phase(f"{s.bomb_clients} client(s) sending {what}", sampler, base_kb, log_file,
-                                   lambda answered=answered: normal(until=answered), bomb_clients, lead_s=1.0)
-                    phase["bomb_answers"], phase["bomb_slowest_s"] = bomb_out["answers"], bomb_out["slowest_s"]
-                    phases.append(phase)
+                                   lambda: normal(until=every_image_answered), bomb_clients, lead_s=1.0)
+                    phase["bomb_answers"], phase["bomb_slowest_s"] = out["answers"], out["slowest_s"]
+                    return phase
+
+                phases.append(bomb_phase("images over the pixel cap", payloads))
+                phases.append(bomb_phase("49 MP images (under the cap)", largest_accepted()))
                 idle_out: dict[str, Any] = {"opened": 0, "connect_failures": 0}
                 phase = _phase(f"up to {idle_target} idle connections", sampler, base_kb, log_file,
                                lambda: normal(True),

@@ -221,23 +221,24 @@ class EntitiesGrounding:
         """Feed every aligned reference caption of a batch's images; score its boxed phrases.
         annotations (B, L, D) as decoded."""
         t0 = time.perf_counter()
-        rows = []  # (row of annotations, token ids, targets) per aligned caption
+        rows = []  # (steps it needs, row of annotations, token ids, targets) per aligned caption
         for b, image_id in enumerate(image_ids):
             t = self._targets(image_id)
-            rows += [(b, ids, targets) for ids, targets in (t.captions if t is not None else [])]
+            rows += [(max(tg.positions[-1] for tg in targets) + 1, b, ids, targets)
+                     for ids, targets in (t.captions if t is not None else [])]
         # longest first: step t then runs only the rows that still have a phrase at or after t
-        rows.sort(key=lambda row: -max(tg.positions[-1] for tg in row[2]))
+        rows.sort(key=lambda row: -row[0])
         for start in range(0, len(rows), MAX_ROWS):
             chunk = rows[start:start + MAX_ROWS]
-            needs = [max(tg.positions[-1] for tg in targets) + 1 for _, _, targets in chunk]  # steps per row, falling
+            needs = [need for need, _, _, _ in chunk]  # steps per row, falling
             inputs = torch.full((len(chunk), needs[0]), self.vocab.pad_id, dtype=torch.long)  # (R, T)
-            for r, (_, ids, _) in enumerate(chunk):
+            for r, (_, _, ids, _) in enumerate(chunk):
                 n = min(needs[0], len(ids))
                 inputs[r, :n] = torch.tensor(ids[:n])
-            index = torch.tensor([b for b, _, _ in chunk], device=annotations.device)
+            index = torch.tensor([b for _, b, _, _ in chunk], device=annotations.device)
             alphas = self._alphas(annotations.index_select(0, index), inputs.to(annotations.device),
                                   needs)  # (R, T, L)
-            for r, (b, _, targets) in enumerate(chunk):
+            for r, (_, b, _, targets) in enumerate(chunk):
                 regions = self.targets[image_ids[b]].regions
                 for tg in targets:
                     self.reference.append(phrase_score(alphas[r], tg.positions, tg.head, [regions[tg.chain]],
